@@ -1,0 +1,25 @@
+"""fp4train: bit-faithful CPU emulation of block-scaled FP4/FP8 formats for
+FP4 training research.
+
+Public names
+------------
+quantize, dequantize, fake_quantize, QTensor, FORMATS, ROUNDINGS, SCALE_RULES,
+format_info, set_num_threads, get_num_threads, set_isa, get_isa, reset_isa,
+supported_isas, __version__
+
+Internal: ``fp4train._core`` (the compiled module), ``fp4train.reference``
+(slow numpy oracles the tests hold the C++ kernels to).
+"""
+from . import _core
+from ._runtime import (get_isa, get_num_threads, reset_isa, set_isa, set_num_threads,
+                       supported_isas)
+from .formats import FORMATS, ROUNDINGS, SCALE_RULES, format_info
+from .quantize import QTensor, dequantize, fake_quantize, quantize
+
+__version__ = _core.__version__
+
+__all__ = [
+    "FORMATS", "ROUNDINGS", "SCALE_RULES", "QTensor", "__version__", "dequantize",
+    "fake_quantize", "format_info", "get_isa", "get_num_threads", "quantize", "reset_isa",
+    "set_isa", "set_num_threads", "supported_isas",
+]
