@@ -47,6 +47,32 @@ uint64_t as_seed(const py::handle& obj, const char* arg) {
   return PyLong_AsUnsignedLongLong(v.ptr());
 }
 
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+float* writable_f32(const py::handle& obj, const char* arg, const std::vector<int64_t>& shape) {
+  if (!py::isinstance<py::array>(obj))
+    throw ArgumentTypeError(arg, "expected a numpy float32 array");
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<float>()))
+    throw ArgumentTypeError(arg, "expected dtype float32, got " + std::string(py::str(a.dtype())));
+  FP4_CHECK(a.flags() & py::array::c_style, arg, "expected a C-contiguous array");
+  FP4_CHECK(a.writeable(), arg, "expected a writeable array");
+  FP4_CHECK(shape_of(a) == shape, arg,
+            "expected shape " + shape_str(shape) + ", got " + shape_str(shape_of(a)));
+  return static_cast<float*>(a.mutable_data());
+}
+
+F32Array f32_of_shape(const py::handle& obj, const char* arg, const std::vector<int64_t>& shape) {
+  F32Array a = as_f32_array(obj, arg);
+  FP4_CHECK(shape_of(a) == shape, arg,
+            "expected shape " + shape_str(shape) + ", got " + shape_str(shape_of(a)));
+  return a;
+}
+
 py::array_t<float> new_f32(const std::vector<int64_t>& shape) {
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
   return py::array_t<float>(dims);

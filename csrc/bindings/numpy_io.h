@@ -36,6 +36,13 @@ py::array to_numpy(std::vector<T>&& v, const std::vector<int64_t>& shape) {
 
 py::array_t<float> new_f32(const std::vector<int64_t>& shape);
 
+// A float32, C-contiguous, writeable array of exactly `shape`, written in
+// place (parameter gradients): no conversion, so a mismatch is an error.
+float* writable_f32(const py::handle& obj, const char* arg, const std::vector<int64_t>& shape);
+// Requires exactly `shape` after conversion to float32 (copies when needed).
+F32Array f32_of_shape(const py::handle& obj, const char* arg, const std::vector<int64_t>& shape);
+std::string shape_str(const std::vector<int64_t>& shape);
+
 // QTensor <-> Python. A Python fp4train.QTensor carries numpy buffers and its
 // settings as attributes; view_of validates every one of them (a tampered
 // buffer raises ValueError naming `arg`.codes / `arg`.scales). The buffers are

@@ -1,7 +1,8 @@
 // E8M0: the MX block scale, 2^(code - 127) for code 0..254; 0xFF is NaN; no
 // zero, no sign. Encoding (of an arbitrary float) rounds half to even on the
 // exponent (1.5 * 2^e is a tie between 2^e and 2^(e+1); the even code wins)
-// and clamps to [2^-127, 2^127]; zero and values below 2^-127 give code 0.
+// and clamps to [2^-127, 2^127]; zero, negative values and values below
+// 2^-127 give code 0.
 #pragma once
 #include <cstdint>
 
@@ -26,8 +27,8 @@ inline uint8_t e8m0_from_exponent(int e) {
 
 inline uint8_t e8m0_encode(float v) {
   if (!f32_is_finite(v)) return kE8M0NaN;
-  const float a = v < 0 ? -v : v;
-  if (a == 0.0f) return 0;
+  if (!(v > 0.0f)) return 0;  // zero and negative values: below 2^-127 (no sign)
+  const float a = v;
   int e = f32_exponent(a);
   // Fraction bits of the significand in [1, 2), normalized for subnormals;
   // 0x400000 is exactly 1.5, the tie, which goes to the even code.

@@ -74,7 +74,9 @@ inline void encode_block_nv(const float* x, int n, uint8_t scale_code, float s_d
   }
   const float enc = nvfp4_block_enc(scale_code, s_dec);
   for (int i = 0; i < n; ++i) {
-    float v = x[i] * enc;
+    // enc can overflow to +Inf for tensors with amax below ~2^-107: keep a
+    // zero element zero instead of 0 * Inf = NaN (docs/NUMERICS.md §2.2).
+    float v = x[i] == 0.0f ? x[i] : x[i] * enc;
     v = v * p;
     v = v > kE2M1Max ? kE2M1Max : (v < -kE2M1Max ? -kE2M1Max : v);
     codes[i] = e2m1_encode(v, r, k24_at(k24, i));

@@ -23,6 +23,9 @@ inline uint8_t mx_scale_code(float amax, ElemType elem, ScaleRule rule) {
     u += 1u << (22 - t.mbits);
     u &= ~((1u << (23 - t.mbits)) - 1u);
     amax = f32_from_bits(u);  // may carry into the next binade, up to 2^128 (exponent 128)
+    // A subnormal amax may round to 0: it gets the smallest scale, as every
+    // subnormal amax does after the clamp.
+    if (amax == 0.0f) return e8m0_from_exponent(kE8M0MinExp);
   }
   const int e_amax = f32_exponent(amax);
   int e = e_amax - t.emax;
