@@ -13,6 +13,7 @@ void bind_quant(py::module_& m);
 void bind_hadamard(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_linear(py::module_& m);
+void bind_recipes(py::module_& m);
 }  // namespace fp4train
 
 PYBIND11_MODULE(_core, m) {
@@ -30,4 +31,5 @@ PYBIND11_MODULE(_core, m) {
   fp4train::bind_hadamard(m);
   fp4train::bind_gemm(m);
   fp4train::bind_linear(m);
+  fp4train::bind_recipes(m);
 }

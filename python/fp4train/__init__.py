@@ -5,7 +5,8 @@ Public names
 ------------
 quantize, dequantize, fake_quantize, QTensor, FORMATS, ROUNDINGS, SCALE_RULES,
 format_info, set_num_threads, get_num_threads, set_isa, get_isa, reset_isa,
-supported_isas, __version__
+supported_isas, recipes (module: get, names, load, ...), Recipe, GemmConfig,
+OperandConfig, __version__
 
 Internal: ``fp4train._core`` (the compiled module), ``fp4train.reference``
 (slow numpy oracles the tests hold the C++ kernels to).
@@ -15,6 +16,8 @@ from ._runtime import (get_isa, get_num_threads, reset_isa, set_isa, set_num_thr
                        supported_isas)
 from .formats import FORMATS, ROUNDINGS, SCALE_RULES, format_info
 from .quantize import QTensor, dequantize, fake_quantize, quantize
+from . import recipes
+from .recipes import GemmConfig, OperandConfig, Recipe
 
 __version__ = _core.__version__
 
@@ -22,4 +25,5 @@ __all__ = [
     "FORMATS", "ROUNDINGS", "SCALE_RULES", "QTensor", "__version__", "dequantize",
     "fake_quantize", "format_info", "get_isa", "get_num_threads", "quantize", "reset_isa",
     "set_isa", "set_num_threads", "supported_isas",
+    "GemmConfig", "OperandConfig", "Recipe", "recipes",
 ]
