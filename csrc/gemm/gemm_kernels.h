@@ -1,0 +1,66 @@
+// Internal: micro-kernels of gemm_f32 and qgemm, one set per ISA (the tiling
+// that drives them is gemm/tile_driver.h). Not part of the public API.
+// Included by the *_avx2.cc / *_avx512.cc files: keep it free of inline code.
+//
+// Every micro-kernel computes an MR x NR tile of outputs whose SIMD lanes are
+// different output columns, so each output still sees its own operations in
+// the order the definition fixes (k for gemm_f32, K-blocks for qgemm). The
+// running float32 accumulators live in `acc` (MR * NR, row-major), read and
+// written by the kernel, so a K range can be split into chunks without
+// changing any result. Rows past the matrix edge are fed duplicate rows and
+// columns past it zero-padded panels; their outputs are discarded.
+//
+// Panels (packed by gemm_f32.cc / qgemm_pack.cc):
+//   f32:  bp[k * NR + j]                       B^T column panel, floats
+//   i8:   A rows of E2M1 doubled values + 12 (uint8 in [0, 24]), K padded to
+//         whole blocks; B panel per block: pairs (k, k+1) of int8 per column,
+//         bq[(q * NR + j) * 2 + r] = b[j][2q + r]; corr[j] = 12 * sum_k b[j][k]
+//         (removes the +12 bias exactly); scales as doubles j * 2^(e - shift)
+//         (NaN for a NaN scale). S = sum (a + 12) b - corr is exact in int16.
+//   f64:  A rows and B panels (bq[k * NR + j]) of elements as doubles holding
+//         exact integers (value * 2^shift; NaN/Inf codes kept), scales as above.
+//         Used where every partial block sum is an integer below 2^53, so the
+//         double FMAs never round.
+// The block result is t = float((double(S) * sb) * sa): both products are
+// exact (S < 2^53 with power-of-two scales, or |S| < 2^12 with 18-bit nvfp4
+// scale integers), so the cast is the single rounding of NUMERICS §5.
+#pragma once
+#include <cstdint>
+
+#include "util/cpu_features.h"
+
+namespace fp4train {
+namespace gemm_detail {
+
+using F32Kernel = void (*)(const float* const* a, const float* bp, int64_t kc, float* acc);
+using I8Kernel = void (*)(const uint8_t* const* a, const double* const* sa, const int8_t* bq,
+                          const int16_t* corr, const double* sb, int64_t nblk, int blk,
+                          float* acc);
+using F64Kernel = void (*)(const double* const* a, const double* const* sa, const double* bq,
+                           const double* sb, int64_t nblk, int blk, float* acc);
+
+template <class Fn>
+struct KernelInfo {
+  Fn fn;
+  int mr, nr;
+};
+
+KernelInfo<F32Kernel> f32_kernel(Isa isa);
+KernelInfo<I8Kernel> i8_kernel(Isa isa);
+KernelInfo<F64Kernel> f64_kernel(Isa isa);
+
+// Per-ISA tables (the *_avx2.cc / *_avx512.cc files exist on x86 only).
+KernelInfo<F32Kernel> f32_kernel_scalar();
+KernelInfo<I8Kernel> i8_kernel_scalar();
+KernelInfo<F64Kernel> f64_kernel_scalar();
+#ifdef FP4TRAIN_X86
+KernelInfo<F32Kernel> f32_kernel_avx2();
+KernelInfo<I8Kernel> i8_kernel_avx2();
+KernelInfo<F64Kernel> f64_kernel_avx2();
+KernelInfo<F32Kernel> f32_kernel_avx512();
+KernelInfo<I8Kernel> i8_kernel_avx512();
+KernelInfo<F64Kernel> f64_kernel_avx512();
+#endif
+
+}  // namespace gemm_detail
+}  // namespace fp4train

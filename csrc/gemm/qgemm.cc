@@ -1,0 +1,117 @@
+// qgemm: validation, choice of path, packing, OpenMP tiling, and the final
+// tensor-scale / prescale step. The paths, by element pair:
+//   E2M1 x E2M1 (mxfp4, nvfp4)          i8 kernels: int16 sums of byte pairs
+//   pairs whose block sums stay < 2^53   f64 kernels: exact double FMAs
+//     (E4M3 x E4M3, E2M1 x E4M3/E5M2)
+//   E4M3 x E5M2, E5M2 x E5M2             wide-integer path (qgemm_wide.cc)
+//   bf16 / fp32 on either side           dequantize both, gemm_f32
+// All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit.
+#include <vector>
+
+#include "gemm/gemm_f32.h"
+#include "gemm/gemm_kernels.h"
+#include "gemm/qgemm.h"
+#include "gemm/qgemm_pack.h"
+#include "gemm/qgemm_wide.h"
+#include "gemm/tile_driver.h"
+#include "quant/quantize.h"
+
+namespace fp4train {
+
+namespace {
+
+using namespace gemm_detail;
+
+void run_i8(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
+            float* c) {
+  const KernelInfo<I8Kernel> ker = i8_kernel(active_isa());
+  const RowsI8 A = pack_rows_i8(a, blk);
+  const PanelsI8 B = pack_panels_i8(b, blk, ker.nr);
+  const int64_t kp = A.kp, nblk = A.nblk;
+  const int NR = ker.nr;
+  const int64_t kc = 2048 / blk;  // blocks per chunk
+  run_tiles(M, N, nblk, ker.mr, NR, kc, c,
+            [&](int64_t i0, int mr, int64_t p, int64_t u0, int64_t un, float* acc) {
+              const uint8_t* rows[16];
+              const double* srows[16];
+              for (int i = 0; i < ker.mr; ++i) {
+                const int64_t r = i0 + (i < mr ? i : mr - 1);
+                rows[i] = A.a.data() + r * kp + u0 * blk;
+                srows[i] = A.s.data() + r * nblk + u0;
+              }
+              const int64_t pb = p * nblk + u0;
+              ker.fn(rows, srows, B.b.data() + pb * blk * NR, B.corr.data() + pb * NR,
+                     B.s.data() + pb * NR, un, blk, acc);
+            });
+}
+
+void run_f64(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
+             float* c) {
+  const KernelInfo<F64Kernel> ker = f64_kernel(active_isa());
+  const RowsF64 A = pack_rows_f64(a, blk);
+  const PanelsF64 B = pack_panels_f64(b, blk, ker.nr);
+  const int64_t kp = A.kp, nblk = A.nblk;
+  const int NR = ker.nr;
+  const int64_t kc = 512 / blk;
+  run_tiles(M, N, nblk, ker.mr, NR, kc, c,
+            [&](int64_t i0, int mr, int64_t p, int64_t u0, int64_t un, float* acc) {
+              const double* rows[16];
+              const double* srows[16];
+              for (int i = 0; i < ker.mr; ++i) {
+                const int64_t r = i0 + (i < mr ? i : mr - 1);
+                rows[i] = A.a.data() + r * kp + u0 * blk;
+                srows[i] = A.s.data() + r * nblk + u0;
+              }
+              ker.fn(rows, srows, B.b.data() + (p * kp + u0 * blk) * NR,
+                     B.s.data() + (p * nblk + u0) * NR, un, blk, acc);
+            });
+}
+
+float decode_factor(const QTensorView& q) {
+  return format_traits(q.spec.format).tensor_scale ? 1.0f / q.tensor_scale : 1.0f;
+}
+
+}  // namespace
+
+void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
+  const QGemmShape s = qgemm_check(a, b);
+  const int64_t M = s.M, N = s.N, K = s.K;
+  const Format fa = a.spec.format, fb = b.spec.format;
+  if (!is_block_quantized(fa) || !is_block_quantized(fb)) {
+    std::vector<float> da(size_t(M * K)), db(size_t(N * K));
+    dequantize(a, da.data());
+    dequantize(b, db.data());
+    gemm_f32(da.data(), db.data(), c, M, N, K);
+    return;
+  }
+  if (M == 0 || N == 0) return;
+  const int blk = qgemm_k_block(fa);
+  const ElemType ea = format_traits(fa).elem, eb = format_traits(fb).elem;
+  const bool e5_e5 = ea == ElemType::kE5M2 && eb == ElemType::kE5M2;
+  const bool e4_e5 = (ea == ElemType::kE4M3 && eb == ElemType::kE5M2) ||
+                     (ea == ElemType::kE5M2 && eb == ElemType::kE4M3);
+  if (ea == ElemType::kE2M1 && eb == ElemType::kE2M1) run_i8(a, b, M, N, blk, c);
+  else if (e5_e5 || e4_e5) qgemm_wide_acc(a, b, M, N, blk, c);
+  else run_f64(a, b, M, N, blk, c);
+
+  // C = RN(acc * RN(d_a * d_b)), then RN(C / p_a), RN(C / p_b).
+  const float d = decode_factor(a) * decode_factor(b);
+  const float pa = a.spec.prescale, pb = b.spec.prescale;
+  parallel_for(M, 64, [&](int64_t m0, int64_t m1) {
+    for (int64_t i = m0 * N; i < m1 * N; ++i) {
+      float v = c[i] * d;
+      if (pa != 1.0f) v = v / pa;
+      if (pb != 1.0f) v = v / pb;
+      c[i] = v;
+    }
+  });
+}
+
+std::vector<float> qgemm(const QTensorView& a, const QTensorView& b) {
+  const QGemmShape s = qgemm_check(a, b);
+  std::vector<float> c(size_t(s.M * s.N));
+  qgemm(a, b, c.data());
+  return c;
+}
+
+}  // namespace fp4train

@@ -1,0 +1,106 @@
+// qgemm micro-kernels, AVX-512 (F, BW, DQ). Lanes are output columns.
+//   i8:  8 rows x 32 columns. vpmaddubsw multiplies the biased A pair
+//        (a + 12, unsigned, broadcast) by 32 columns' signed B pairs and adds
+//        each pair into int16; a block sums to at most 24 * 12 * 32 = 9216,
+//        so int16 never saturates, and S = sum - corr is exact.
+//   f64: 8 rows x 16 columns of double FMAs on exact integers (no rounding).
+// Epilogue per block: t = cvtpd_ps((double(S) * sb) * sa), acc += t.
+// GCC 12 reports its own _mm512_undefined_* placeholders inside the
+// conversion intrinsics as maybe-uninitialized (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "gemm/gemm_kernels.h"
+
+namespace fp4train {
+namespace gemm_detail {
+
+namespace {
+
+constexpr int kI8Mr = 8, kI8Nr = 32;
+
+// t for 8 columns: float((double(s32) * sb) * sa).
+inline __m256 block_term(__m256i s32, const double* sb, __m512d sa) {
+  return _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(s32), _mm512_loadu_pd(sb)), sa));
+}
+
+void i8_avx512(const uint8_t* const* a, const double* const* sa, const int8_t* bq,
+               const int16_t* corr, const double* sb, int64_t nblk, int blk, float* acc) {
+  const int npairs = blk / 2;
+  for (int64_t bi = 0; bi < nblk; ++bi) {
+    __m512i s[kI8Mr];
+#pragma GCC unroll 8
+    for (int i = 0; i < kI8Mr; ++i) s[i] = _mm512_setzero_si512();
+    const int8_t* bb = bq + bi * blk * kI8Nr;
+    const int64_t koff = bi * blk;
+    for (int q = 0; q < npairs; ++q) {
+      const __m512i bv = _mm512_loadu_si512(bb + q * 2 * kI8Nr);
+#pragma GCC unroll 8
+      for (int i = 0; i < kI8Mr; ++i) {
+        int16_t pair;
+        std::memcpy(&pair, a[i] + koff + 2 * q, 2);
+        s[i] = _mm512_add_epi16(s[i], _mm512_maddubs_epi16(_mm512_set1_epi16(pair), bv));
+      }
+    }
+    const __m512i cv = _mm512_loadu_si512(corr + bi * kI8Nr);
+    const double* sbb = sb + bi * kI8Nr;
+#pragma GCC unroll 8
+    for (int i = 0; i < kI8Mr; ++i) {
+      const __m512i d = _mm512_sub_epi16(s[i], cv);
+      const __m512i lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(d));       // cols 0..15
+      const __m512i hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(d, 1));  // cols 16..31
+      const __m512d sav = _mm512_set1_pd(sa[i][bi]);
+      const __m256 t0 = block_term(_mm512_castsi512_si256(lo), sbb, sav);
+      const __m256 t1 = block_term(_mm512_extracti64x4_epi64(lo, 1), sbb + 8, sav);
+      const __m256 t2 = block_term(_mm512_castsi512_si256(hi), sbb + 16, sav);
+      const __m256 t3 = block_term(_mm512_extracti64x4_epi64(hi, 1), sbb + 24, sav);
+      float* ac = acc + i * kI8Nr;
+      const __m512 t01 = _mm512_insertf32x8(_mm512_castps256_ps512(t0), t1, 1);
+      const __m512 t23 = _mm512_insertf32x8(_mm512_castps256_ps512(t2), t3, 1);
+      _mm512_storeu_ps(ac, _mm512_add_ps(_mm512_loadu_ps(ac), t01));
+      _mm512_storeu_ps(ac + 16, _mm512_add_ps(_mm512_loadu_ps(ac + 16), t23));
+    }
+  }
+}
+
+constexpr int kF64Mr = 8, kF64Nr = 16;
+
+void f64_avx512(const double* const* a, const double* const* sa, const double* bq,
+                const double* sb, int64_t nblk, int blk, float* acc) {
+  for (int64_t bi = 0; bi < nblk; ++bi) {
+    __m512d s0[kF64Mr], s1[kF64Mr];
+#pragma GCC unroll 8
+    for (int i = 0; i < kF64Mr; ++i) s0[i] = s1[i] = _mm512_setzero_pd();
+    const double* bb = bq + bi * blk * kF64Nr;
+    const int64_t koff = bi * blk;
+    for (int k = 0; k < blk; ++k) {
+      const __m512d b0 = _mm512_loadu_pd(bb + k * kF64Nr), b1 = _mm512_loadu_pd(bb + k * kF64Nr + 8);
+#pragma GCC unroll 8
+      for (int i = 0; i < kF64Mr; ++i) {
+        const __m512d av = _mm512_set1_pd(a[i][koff + k]);
+        s0[i] = _mm512_fmadd_pd(av, b0, s0[i]);  // exact: integers below 2^53
+        s1[i] = _mm512_fmadd_pd(av, b1, s1[i]);
+      }
+    }
+    const __m512d sb0 = _mm512_loadu_pd(sb + bi * kF64Nr), sb1 = _mm512_loadu_pd(sb + bi * kF64Nr + 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < kF64Mr; ++i) {
+      const __m512d sav = _mm512_set1_pd(sa[i][bi]);
+      const __m256 t0 = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(s0[i], sb0), sav));
+      const __m256 t1 = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(s1[i], sb1), sav));
+      float* ac = acc + i * kF64Nr;
+      const __m512 t = _mm512_insertf32x8(_mm512_castps256_ps512(t0), t1, 1);
+      _mm512_storeu_ps(ac, _mm512_add_ps(_mm512_loadu_ps(ac), t));
+    }
+  }
+}
+
+}  // namespace
+
+KernelInfo<I8Kernel> i8_kernel_avx512() { return {i8_avx512, kI8Mr, kI8Nr}; }
+KernelInfo<F64Kernel> f64_kernel_avx512() { return {f64_avx512, kF64Mr, kF64Nr}; }
+
+}  // namespace gemm_detail
+}  // namespace fp4train

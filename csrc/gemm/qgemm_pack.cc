@@ -1,0 +1,170 @@
+#include "gemm/qgemm_pack.h"
+
+#include <cmath>
+
+#include "formats/e2m1.h"
+#include "formats/e8m0.h"
+#include "formats/fp8.h"
+#include "util/parallel.h"
+
+namespace fp4train {
+namespace gemm_detail {
+
+int elem_shift(ElemType e) {
+  switch (e) {
+    case ElemType::kE2M1: return 1;
+    case ElemType::kE4M3: return 9;
+    default: return 16;
+  }
+}
+
+ScaleParts scale_parts(const QTensorView& q, int64_t row, int64_t block) {
+  const FormatTraits& t = format_traits(q.spec.format);
+  if (t.scale == ScaleType::kNone) return {1, 0, false};
+  const int64_t srow = q.layout.block_2d ? row / q.layout.block : row;
+  const uint8_t byte = q.scales[srow * q.layout.nblocks + block];
+  if (t.scale == ScaleType::kE8M0) {
+    if (byte == kE8M0NaN) return {0, 0, true};
+    return {1, int(byte) - kE8M0Bias, false};
+  }
+  const float s = e4m3_decode(byte);
+  if (std::isnan(s)) return {0, 0, true};
+  return {int64_t(s * 512.0f), -9, false};
+}
+
+double scale_f64(const QTensorView& q, int64_t row, int64_t block, int shift) {
+  const ScaleParts p = scale_parts(q, row, block);
+  if (p.nan) return std::nan("");
+  return std::ldexp(double(p.j), p.e - shift);
+}
+
+namespace {
+
+// value * 2^shift of every FP8 code, as doubles (NaN/Inf kept).
+struct Fp8IntTables {
+  double e4m3[256], e5m2[256];
+  Fp8IntTables() {
+    for (int c = 0; c < 256; ++c) {
+      e4m3[c] = std::ldexp(double(e4m3_decode(uint8_t(c))), 9);
+      e5m2[c] = std::ldexp(double(e5m2_decode(uint8_t(c))), 16);
+    }
+  }
+};
+const Fp8IntTables& fp8_tables() {
+  static const Fp8IntTables t;
+  return t;
+}
+
+}  // namespace
+
+void row_ints_f64(const QTensorView& q, int64_t row, int64_t kp, double* out) {
+  const int64_t K = q.layout.length;
+  const uint8_t* p = q.codes + row * q.layout.row_bytes;
+  switch (format_traits(q.spec.format).elem) {
+    case ElemType::kE2M1:
+      for (int64_t k = 0; k < K; ++k) out[k] = double(kE2M1Doubled[e2m1_get(p, k)]);
+      break;
+    case ElemType::kE4M3: {
+      const double* t = fp8_tables().e4m3;
+      for (int64_t k = 0; k < K; ++k) out[k] = t[p[k]];
+      break;
+    }
+    default: {
+      const double* t = fp8_tables().e5m2;
+      for (int64_t k = 0; k < K; ++k) out[k] = t[p[k]];
+      break;
+    }
+  }
+  for (int64_t k = K; k < kp; ++k) out[k] = 0.0;
+}
+
+RowsI8 pack_rows_i8(const QTensorView& q, int blk) {
+  RowsI8 r;
+  const int64_t R = q.layout.rows, K = q.layout.length;
+  r.nblk = (K + blk - 1) / blk;
+  r.kp = r.nblk * blk;
+  r.a.assign(size_t(R * r.kp), uint8_t(12));  // padding: value 0, biased
+  r.s.resize(size_t(R * r.nblk));
+  parallel_for(R, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      const uint8_t* p = q.codes + row * q.layout.row_bytes;
+      uint8_t* dst = r.a.data() + row * r.kp;
+      for (int64_t k = 0; k < K; ++k) dst[k] = uint8_t(kE2M1Doubled[e2m1_get(p, k)] + 12);
+      for (int64_t b = 0; b < r.nblk; ++b) r.s[size_t(row * r.nblk + b)] = scale_f64(q, row, b, 1);
+    }
+  });
+  return r;
+}
+
+PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr) {
+  PanelsI8 out;
+  const int64_t N = q.layout.rows, K = q.layout.length;
+  const int64_t nblk = (K + blk - 1) / blk, panels = (N + nr - 1) / nr;
+  out.b.assign(size_t(panels * nblk * blk * nr), int8_t(0));
+  out.corr.assign(size_t(panels * nblk * nr), int16_t(0));
+  out.s.assign(size_t(panels * nblk * nr), 0.0);
+  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int j = 0; j < nr; ++j) {
+        const int64_t n = p * nr + j;
+        if (n >= N) break;
+        const uint8_t* src = q.codes + n * q.layout.row_bytes;
+        for (int64_t b = 0; b < nblk; ++b) {
+          int8_t* dst = out.b.data() + (p * nblk + b) * blk * nr;
+          int sum = 0;
+          for (int64_t kk = 0; kk < blk && b * blk + kk < K; ++kk) {
+            const int8_t v = kE2M1Doubled[e2m1_get(src, b * blk + kk)];
+            dst[((kk / 2) * nr + j) * 2 + kk % 2] = v;
+            sum += v;
+          }
+          out.corr[size_t((p * nblk + b) * nr + j)] = int16_t(12 * sum);
+          out.s[size_t((p * nblk + b) * nr + j)] = scale_f64(q, n, b, 1);
+        }
+      }
+  });
+  return out;
+}
+
+RowsF64 pack_rows_f64(const QTensorView& q, int blk) {
+  RowsF64 r;
+  const int64_t R = q.layout.rows, K = q.layout.length;
+  const int shift = elem_shift(format_traits(q.spec.format).elem);
+  r.nblk = (K + blk - 1) / blk;
+  r.kp = r.nblk * blk;
+  r.a.resize(size_t(R * r.kp));
+  r.s.resize(size_t(R * r.nblk));
+  parallel_for(R, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      row_ints_f64(q, row, r.kp, r.a.data() + row * r.kp);
+      for (int64_t b = 0; b < r.nblk; ++b)
+        r.s[size_t(row * r.nblk + b)] = scale_f64(q, row, b, shift);
+    }
+  });
+  return r;
+}
+
+PanelsF64 pack_panels_f64(const QTensorView& q, int blk, int nr) {
+  PanelsF64 out;
+  const int64_t N = q.layout.rows, K = q.layout.length;
+  const int shift = elem_shift(format_traits(q.spec.format).elem);
+  const int64_t nblk = (K + blk - 1) / blk, kp = nblk * blk, panels = (N + nr - 1) / nr;
+  out.b.assign(size_t(panels * kp * nr), 0.0);
+  out.s.assign(size_t(panels * nblk * nr), 0.0);
+  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<double> row(static_cast<size_t>(kp));
+    for (int64_t p = p0; p < p1; ++p)
+      for (int j = 0; j < nr; ++j) {
+        const int64_t n = p * nr + j;
+        if (n >= N) break;
+        row_ints_f64(q, n, kp, row.data());
+        double* dst = out.b.data() + p * kp * nr + j;
+        for (int64_t k = 0; k < kp; ++k) dst[k * nr] = row[size_t(k)];
+        for (int64_t b = 0; b < nblk; ++b)
+          out.s[size_t((p * nblk + b) * nr + j)] = scale_f64(q, n, b, shift);
+      }
+  });
+  return out;
+}
+
+}  // namespace gemm_detail
+}  // namespace fp4train

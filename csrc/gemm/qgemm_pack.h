@@ -1,0 +1,56 @@
+// Internal: qgemm operands unpacked into the integer panels the micro-kernels
+// read (layouts in gemm/gemm_kernels.h). Rows are padded with zero elements
+// to whole K-blocks; panel columns past N are zero with zero scales.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "quant/qtensor.h"
+
+namespace fp4train {
+namespace gemm_detail {
+
+// Elements are integers times 2^-shift: E2M1 1, E4M3 9, E5M2 16.
+int elem_shift(ElemType e);
+
+// Block scale of (row, block) as j * 2^e, or NaN (E8M0 0xFF, E4M3 0x7F/0xFF);
+// formats without block scales have j = 1, e = 0.
+struct ScaleParts {
+  int64_t j;
+  int e;
+  bool nan;
+};
+ScaleParts scale_parts(const QTensorView& q, int64_t row, int64_t block);
+// j * 2^(e - shift) as a double (exact), NaN for a NaN scale.
+double scale_f64(const QTensorView& q, int64_t row, int64_t block, int shift);
+
+// Element codes of a row as exact integers (value * 2^elem_shift) in
+// doubles, NaN/Inf codes kept as NaN/Inf; `kp` entries, zero past K.
+void row_ints_f64(const QTensorView& q, int64_t row, int64_t kp, double* out);
+
+struct RowsI8 {  // A side, E2M1: doubled value + 12 per element
+  std::vector<uint8_t> a;  // rows x kp
+  std::vector<double> s;   // rows x nblk
+  int64_t kp = 0, nblk = 0;
+};
+struct PanelsI8 {  // B side, E2M1
+  std::vector<int8_t> b;      // panels x nblk x (blk / 2) x nr x 2
+  std::vector<int16_t> corr;  // panels x nblk x nr
+  std::vector<double> s;      // panels x nblk x nr
+};
+RowsI8 pack_rows_i8(const QTensorView& q, int blk);
+PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr);
+
+struct RowsF64 {
+  std::vector<double> a, s;  // rows x kp, rows x nblk
+  int64_t kp = 0, nblk = 0;
+};
+struct PanelsF64 {
+  std::vector<double> b;  // panels x kp x nr
+  std::vector<double> s;  // panels x nblk x nr
+};
+RowsF64 pack_rows_f64(const QTensorView& q, int blk);
+PanelsF64 pack_panels_f64(const QTensorView& q, int blk, int nr);
+
+}  // namespace gemm_detail
+}  // namespace fp4train

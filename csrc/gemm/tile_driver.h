@@ -1,0 +1,59 @@
+// Internal: the OpenMP output tiling shared by gemm_f32 and qgemm's fast
+// paths. Included only by files compiled without ISA flags.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "util/parallel.h"
+
+namespace fp4train {
+namespace gemm_detail {
+
+// Runs kern(i0, mr, p, u0, un, acc) over every MR-row tile x NR-column panel
+// of the M x N output, and over the reduction `units` in chunks [u0, u0+un)
+// of at most kc, in increasing u0 for each tile; acc (MR * NR) holds the
+// running sums (zero before the first chunk). The valid part of each tile
+// ends up in c (M x N row-major). Threads split tiles, never units.
+template <class Kern>
+void run_tiles(int64_t M, int64_t N, int64_t units, int MR, int NR, int64_t kc, float* c,
+               Kern&& kern) {
+  if (M <= 0 || N <= 0) return;
+  if (units <= 0) {
+    for (int64_t i = 0; i < M * N; ++i) c[i] = 0.0f;
+    return;
+  }
+  const int64_t row_tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
+  // A task is a block of row tiles x a block of panels (~96 x ~256 outputs).
+  const int64_t tiles_per_task = 96 / MR > 1 ? 96 / MR : 1;
+  const int64_t panels_per_task = 256 / NR > 1 ? 256 / NR : 1;
+  const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
+  const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
+  parallel_for(rblocks * pblocks, 1, [&](int64_t t0, int64_t t1) {
+    alignas(64) float acc[16 * 64];  // MR * NR <= 1024
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pb = t / rblocks, rb = t % rblocks;
+      const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
+      const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);
+      for (int64_t u0 = 0; u0 < units; u0 += kc) {
+        const int64_t un = std::min(kc, units - u0);
+        for (int64_t p = p0; p < p1; ++p) {
+          const int nr = int(std::min<int64_t>(NR, N - p * NR));
+          for (int64_t rt = r0; rt < r1; ++rt) {
+            const int64_t i0 = rt * MR;
+            const int mr = int(std::min<int64_t>(MR, M - i0));
+            float* ct = c + i0 * N + p * NR;
+            for (int i = 0; i < MR; ++i)
+              for (int j = 0; j < NR; ++j)
+                acc[i * NR + j] = (u0 > 0 && i < mr && j < nr) ? ct[i * N + j] : 0.0f;
+            kern(i0, mr, p, u0, un, acc);
+            for (int i = 0; i < mr; ++i)
+              for (int j = 0; j < nr; ++j) ct[i * N + j] = acc[i * NR + j];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace gemm_detail
+}  // namespace fp4train
