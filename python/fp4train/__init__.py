@@ -5,8 +5,9 @@ Public names
 ------------
 quantize, dequantize, fake_quantize, QTensor, FORMATS, ROUNDINGS, SCALE_RULES,
 format_info, set_num_threads, get_num_threads, set_isa, get_isa, reset_isa,
-supported_isas, recipes (module: get, names, load, ...), Recipe, GemmConfig,
-OperandConfig, __version__
+supported_isas, hadamard, hadamard_inverse, HadamardSpec, SIGN_POLICIES,
+analysis (module: transform_report, ...), recipes (module: get, names, load, ...),
+Recipe, GemmConfig, OperandConfig, __version__
 
 Internal: ``fp4train._core`` (the compiled module), ``fp4train.reference``
 (slow numpy oracles the tests hold the C++ kernels to).
@@ -16,6 +17,8 @@ from ._runtime import (get_isa, get_num_threads, reset_isa, set_isa, set_num_thr
                        supported_isas)
 from .formats import FORMATS, ROUNDINGS, SCALE_RULES, format_info
 from .quantize import QTensor, dequantize, fake_quantize, quantize
+from .hadamard import SIGN_POLICIES, HadamardSpec, hadamard, hadamard_inverse
+from . import analysis
 from . import recipes
 from .recipes import GemmConfig, OperandConfig, Recipe
 
@@ -25,5 +28,6 @@ __all__ = [
     "FORMATS", "ROUNDINGS", "SCALE_RULES", "QTensor", "__version__", "dequantize",
     "fake_quantize", "format_info", "get_isa", "get_num_threads", "quantize", "reset_isa",
     "set_isa", "set_num_threads", "supported_isas",
+    "HadamardSpec", "SIGN_POLICIES", "analysis", "hadamard", "hadamard_inverse",
     "GemmConfig", "OperandConfig", "Recipe", "recipes",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _core
 from .formats import FORMATS, ROUNDINGS, SCALE_RULES, _check_name
+from .hadamard import _fused_args
 
 
 class QTensor:
@@ -109,7 +110,7 @@ def _check_prescale(prescale):
 
 
 def quantize(x, format="mxfp4", axis=-1, rounding="nearest", scale_rule="floor",
-             prescale=1.0, block_2d=False, seed=0):
+             prescale=1.0, block_2d=False, seed=0, hadamard=None, step=0):
     """Quantize ``x`` into a block format along ``axis``.
 
     Parameters
@@ -131,6 +132,12 @@ def quantize(x, format="mxfp4", axis=-1, rounding="nearest", scale_rule="floor",
     seed : int
         Non-negative key of the stochastic-rounding noise (Philox4x32-10 over
         the flat element index): same seed, same bits, any thread count.
+    hadamard : fp4train.HadamardSpec, optional
+        Transform ``x`` along ``axis`` first (fused, one pass; bit for bit
+        ``quantize(fp4train.hadamard(x, ...), ...)``). The QTensor then holds
+        the transformed values: ``dequantize`` approximates ``hadamard(x)``.
+    step : int
+        Training step whose signs a 'per_step' HadamardSpec uses.
 
     Returns
     -------
@@ -139,8 +146,13 @@ def quantize(x, format="mxfp4", axis=-1, rounding="nearest", scale_rule="floor",
     _check_args(format, rounding, scale_rule, block_2d)
     _check_axis(axis)
     _check_prescale(prescale)
-    d = _core.quantize(x, int(axis), format, rounding, scale_rule, float(prescale),
-                       bool(block_2d), seed)
+    if hadamard is None:
+        d = _core.quantize(x, int(axis), format, rounding, scale_rule, float(prescale),
+                           bool(block_2d), seed)
+    else:
+        d = _core.quantize_hadamard(x, int(axis), format, rounding, scale_rule,
+                                    float(prescale), bool(block_2d), seed,
+                                    *_fused_args(hadamard, step))
     shape = np.shape(x)
     return QTensor(d["codes"], d["scales"], d["tensor_scale"], shape,
                    int(axis) % len(shape), format, scale_rule, rounding, float(prescale),
@@ -155,10 +167,17 @@ def dequantize(q):
 
 
 def fake_quantize(x, format="mxfp4", axis=-1, rounding="nearest", scale_rule="floor",
-                  prescale=1.0, block_2d=False, seed=0):
-    """``dequantize(quantize(x, ...))`` in one pass without packing (same bits)."""
+                  prescale=1.0, block_2d=False, seed=0, hadamard=None, step=0):
+    """``dequantize(quantize(x, ...))`` in one pass without packing (same bits).
+
+    With ``hadamard`` the result is in the transformed domain (see quantize).
+    """
     _check_args(format, rounding, scale_rule, block_2d)
     _check_axis(axis)
     _check_prescale(prescale)
+    if hadamard is not None:
+        return _core.fake_quantize_hadamard(x, int(axis), format, rounding, scale_rule,
+                                            float(prescale), bool(block_2d), seed,
+                                            *_fused_args(hadamard, step))
     return _core.fake_quantize(x, int(axis), format, rounding, scale_rule, float(prescale),
                                bool(block_2d), seed)
