@@ -45,4 +45,14 @@ void fwht_avx512(float* row, int64_t length, int n, const float* signs, bool inv
 // Dispatches to the variant of active_isa().
 void fwht(float* row, int64_t length, int n, const float* signs, bool inverse);
 
+// The same transform down the columns of a strided tile, for an axis that is
+// not the last one: element l of column c is src[l * stride + c] (l <
+// length, c < width); every column is one `row` of the contract above and
+// gets the same per-element arithmetic as fwht_ref, with the butterflies
+// applied to whole rows of the tile (contiguous, so they vectorize). The
+// result goes to dst (same layout); dst may be src (in place) but must not
+// otherwise overlap it. Plain C++, identical on every ISA (fwht_columns.cc).
+void fwht_columns(const float* src, float* dst, int64_t length, int64_t width, int64_t stride,
+                  int n, const float* signs, bool inverse);
+
 }  // namespace fp4train

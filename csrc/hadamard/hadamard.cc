@@ -1,9 +1,10 @@
 // The N-D transform: runs along any axis, split over threads by rows.
 //
 // Axis last (inner == 1): each row is contiguous and transformed in place in
-// `out`. Axis not last: tiles of up to kTile neighbouring columns (the inner
-// index) are gathered into a row buffer, transformed, and scattered back;
-// a tile's reads and writes touch the same elements, so out == x works.
+// `out` by the dispatched row kernel. Axis not last: fwht_columns works on
+// tiles of neighbouring columns (the inner index), combining whole
+// contiguous tile rows, with no gather; a tile's reads and writes touch the
+// same elements, so out == x works.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -17,8 +18,6 @@
 namespace fp4train {
 
 namespace {
-
-constexpr int64_t kTile = 16;  // inner columns gathered together (one cache line of floats)
 
 struct Extent {
   int64_t outer = 1, length = 0, inner = 1;
@@ -63,21 +62,19 @@ void transform_nd(const float* x, const std::vector<int64_t>& shape, int axis, i
     return;
   }
 
-  const int64_t tiles = (e.inner + kTile - 1) / kTile;
-  const int64_t items = e.outer * tiles;
-  const int64_t grain = std::max<int64_t>(1, 16384 / (L * kTile));
+  // Work items: (outer index, run, tile of columns). A tile is `tw` columns
+  // wide: fwht_columns' chunks of min(n, 64) rows x tw floats (64 KiB) stay
+  // in cache across the small stages, and rows of >= 1 KiB keep the large
+  // stages' strided sweeps cheap in TLB entries.
+  const int64_t tw = std::min<int64_t>(e.inner, 16384 / std::min(n, 64));
+  const int64_t tiles = (e.inner + tw - 1) / tw, runs = L / n;
+  const int64_t items = e.outer * runs * tiles;
+  const int64_t grain = std::max<int64_t>(1, 65536 / (int64_t(n) * tw));
   parallel_for(items, grain, [&](int64_t b, int64_t end) {
-    std::unique_ptr<float[]> buf(new float[size_t(kTile * L)]);
     for (int64_t it = b; it < end; ++it) {
-      const int64_t o = it / tiles, c0 = (it % tiles) * kTile;
-      const int64_t tw = std::min(kTile, e.inner - c0);
-      const float* src = x + o * L * e.inner + c0;
-      float* dst = out + o * L * e.inner + c0;
-      for (int64_t l = 0; l < L; ++l)
-        for (int64_t j = 0; j < tw; ++j) buf[size_t(j * L + l)] = src[l * e.inner + j];
-      for (int64_t j = 0; j < tw; ++j) fwht(buf.get() + j * L, L, n, s, inverse);
-      for (int64_t l = 0; l < L; ++l)
-        for (int64_t j = 0; j < tw; ++j) dst[l * e.inner + j] = buf[size_t(j * L + l)];
+      const int64_t o = it / (runs * tiles), r = (it / tiles) % runs, c0 = (it % tiles) * tw;
+      const int64_t off = (o * L + r * n) * e.inner + c0;
+      fwht_columns(x + off, out + off, n, std::min(tw, e.inner - c0), e.inner, n, s, inverse);
     }
   });
 }

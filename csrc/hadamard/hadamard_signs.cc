@@ -46,7 +46,8 @@ void validate_hadamard_signs(const std::vector<float>& signs, int64_t n, const c
 void validate_hadamard_spec(const HadamardSpec& spec, const char* arg) {
   const std::string a(arg);
   if (spec.size == 0) {
-    FP4_CHECK(spec.vector.empty(), a + ".vector", "expected no vector for a disabled spec (size 0)");
+    FP4_CHECK(spec.vector.empty(), a + ".vector",
+              "expected no vector for a disabled spec (size 0)");
     return;
   }
   FP4_CHECK(is_pow2(spec.size) && spec.size >= kMinHadamardSize && spec.size <= kMaxHadamardSize,
