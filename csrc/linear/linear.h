@@ -60,8 +60,10 @@ struct LinearCtx {
 LinearCtx make_linear(const LinearConfig& config);
 
 // x: (tokens, in) row-major; w: (out, in); b: (out) or null; y: (tokens, out).
+// With save_for_backward false (evaluation) nothing is saved, the step does
+// not advance, and wgrad's constraints (Hadamard along tokens) do not apply.
 void linear_forward(LinearCtx& ctx, const float* x, int64_t tokens, const float* w,
-                    const float* b, float* y);
+                    const float* b, float* y, bool save_for_backward = true);
 
 // dy: (tokens, out) with tokens equal to the last forward's; w: (out, in), the
 // same weights the forward saw. Writes dx (tokens, in); accumulates dw (out, in)

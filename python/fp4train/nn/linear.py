@@ -59,7 +59,8 @@ class Linear(Module):
     Notes
     -----
     Inputs of shape (..., in_features) are flattened over leading dimensions.
-    The step counter advances once per forward; ``backward`` must follow the
+    In eval mode (``layer.eval()``) forward saves nothing and does not advance
+    the step. In training mode the step counter advances once per forward; ``backward`` must follow the
     forward it belongs to and receives a gradient of that forward's output
     shape. NaN/Inf in the input or gradient propagate (a non-finite value turns
     its quantization block into NaN). ``backward`` accumulates into
@@ -132,9 +133,10 @@ class Linear(Module):
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         b = None if self.bias is None else self.bias.data
-        y = _core.linear_forward(self._ctx, x2, self.weight.data, b)
-        self._lead_shape = lead
-        if self.collect_stats:
+        y = _core.linear_forward(self._ctx, x2, self.weight.data, b, self.training)
+        # In eval mode nothing is saved and the step does not advance.
+        self._lead_shape = lead if self.training else None
+        if self.collect_stats and self.training:
             self._stats_x = np.ascontiguousarray(x2, dtype=np.float32)
             self._stats = {"fprop": operand_stats(self, "fprop", self._stats_x, None)}
         return y.reshape(lead + (self.out_features,))
