@@ -31,18 +31,17 @@ inline float decode_elem(uint8_t c, ElemType e) {
 inline uint32_t k24_at(const uint32_t* k24, int i) { return k24 ? k24[i] : 0u; }
 
 // MX block (E8M0 scale 2^e): v = RN(RN(x * 2^-e) * p), then encoded.
-// A NaN scale (non-finite block) writes zero codes.
-inline void encode_block_mx(const float* x, int n, uint8_t scale_code, ElemType e, Rounding r,
-                            float p, const uint32_t* k24, uint8_t* codes) {
-  if (scale_code == kE8M0NaN || scale_code == 0) {
+// A NaN scale (non-finite block) writes zero codes, and so does an all-zero
+// block (`zero_block`: amax = 0 over the whole block, which with 2-D tiles is
+// the whole tile, not just these n elements of one row).
+inline void encode_block_mx(const float* x, int n, uint8_t scale_code, bool zero_block,
+                            ElemType e, Rounding r, float p, const uint32_t* k24,
+                            uint8_t* codes) {
+  if (scale_code == kE8M0NaN || zero_block) {
     // NaN block: codes are irrelevant (dequantize gives NaN). Zero block: +0.
     // A block with scale 2^-127 that is not all zero still takes the general path.
-    bool all_zero = scale_code == 0;
-    for (int i = 0; all_zero && i < n; ++i) all_zero = x[i] == 0.0f;
-    if (scale_code == kE8M0NaN || all_zero) {
-      for (int i = 0; i < n; ++i) codes[i] = 0;
-      return;
-    }
+    for (int i = 0; i < n; ++i) codes[i] = 0;
+    return;
   }
   const float inv = exp2_int(kE8M0Bias - int(scale_code));  // 2^-e, exact
   for (int i = 0; i < n; ++i) {

@@ -114,6 +114,14 @@ float tensor_amax(const float* x, const QLayout& L, const RowTransform* transfor
   return *std::max_element(partial.begin(), partial.end());
 }
 
+// Whether elements [lo, lo + n) of `rows` rows (row stride `stride`) are all +-0.
+bool all_zero(const float* x, int64_t stride, int64_t rows, int64_t lo, int64_t n) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t i = lo; i < lo + n; ++i)
+      if (x[j * stride + i] != 0.0f) return false;
+  return true;
+}
+
 // Everything needed to encode one row group of a scaled format.
 struct GroupCodec {
   const QLayout& L;
@@ -161,10 +169,16 @@ struct GroupCodec {
         const int64_t lo = b * L.block;
         const int n = int(std::min<int64_t>(L.block, L.length - lo));
         const uint32_t* kb = krow ? krow + lo : nullptr;
-        if (f == Format::kNvfp4)
+        if (f == Format::kNvfp4) {
           encode_block_nv(row + lo, n, srow[b], s_dec, spec.rounding, spec.prescale, kb, crow + lo);
-        else
-          encode_block_mx(row + lo, n, srow[b], elem, spec.rounding, spec.prescale, kb, crow + lo);
+        } else {
+          // All-zero test over the whole block: all g rows of a 2-D tile.
+          const bool zero_block =
+              srow[b] == 0 && (L.block_2d ? all_zero(buf, L.length, g, lo, n)
+                                          : all_zero(row, L.length, 1, lo, n));
+          encode_block_mx(row + lo, n, srow[b], zero_block, elem, spec.rounding, spec.prescale,
+                          kb, crow + lo);
+        }
       }
     }
   }

@@ -397,7 +397,8 @@ def encode(x, fmt, rounding="nearest", k=None):
     if fmt == "e2m1" and not np.all(finite):
         raise ValueError("x: E2M1 has no NaN or Inf (they are handled per block)")
 
-    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a signalling NaN raises FE_INVALID when widened
+        x64 = x.astype(np.float64)
     if info.signed:
         mag = np.abs(x64)
     else:
