@@ -1,0 +1,39 @@
+"""Which BLAS numpy uses, and which kernel: every benchmark prints this line.
+
+Debian's numpy links libblas.so.3, an alternative that points to the slow
+reference BLAS unless OpenBLAS is installed; OpenBLAS's kernel choice can be
+forced with OPENBLAS_CORETYPE (the environment here may set Haswell, which
+halves its speed on an AVX-512 machine).
+"""
+import ctypes
+import os
+
+import numpy as np
+
+
+def blas_description():
+    numpy_probe = np.ones((2, 2), np.float32)
+    numpy_probe @ numpy_probe  # make sure the BLAS is loaded
+    libs = sorted({line.split()[-1] for line in open("/proc/self/maps")
+                   if "blas" in line.rsplit("/", 1)[-1] and ".so" in line})
+    core = None
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            fn = lib.openblas_get_corename
+            fn.restype = ctypes.c_char_p
+            core = fn().decode()
+            break
+        except (OSError, AttributeError):
+            continue
+    kind = "OpenBLAS" if core else ("reference BLAS" if libs else "unknown BLAS")
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    text = f"numpy {np.__version__} uses {kind}"
+    if core:
+        text += f" (kernel {core}"
+        text += f", forced by OPENBLAS_CORETYPE={forced})" if forced else ")"
+    return text + (f" [{libs[0]}]" if libs else "")
+
+
+if __name__ == "__main__":
+    print(blas_description())
