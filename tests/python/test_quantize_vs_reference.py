@@ -130,14 +130,21 @@ def _mismatch(case, what, positions, describe):
 
 
 def check(x, fmt, axis=-1, rounding="nearest", rule="floor", prescale=1.0, block_2d=False,
-          seed=0, label="", fake=True):
+          seed=0, label="", fake=True, ft_extra=None, ref_x=None):
     """Quantize with C++ and the reference; assert identical bits everywhere.
 
-    Returns the C++ QTensor (for the thread-count test).
+    ``ft_extra``: more keyword arguments for the C++ calls (e.g. a fused
+    ``hadamard=``); ``ref_x``: what the reference quantizes instead of ``x``
+    (e.g. the reference transform of ``x``; messages then show its values).
+    Returns the C++ QTensor.
     """
-    case = _Case(x, fmt, axis, rounding, rule, prescale, block_2d, seed, label)
+    case = _Case(x if ref_x is None else ref_x, fmt, axis, rounding, rule, prescale, block_2d,
+                 seed, label)
+    extra = dict(ft_extra or {})
+    if extra:
+        case.label += f" {extra}"
     ref = rq.quantize(case.x, fmt, **case.kwargs())
-    got = ft.quantize(x, fmt, **case.kwargs())
+    got = ft.quantize(x, fmt, **case.kwargs(), **extra)
 
     length = case.x.shape[case.axis]
     assert got.codes.dtype == np.uint8, f"{case} codes dtype {got.codes.dtype}"
@@ -191,7 +198,7 @@ def check(x, fmt, axis=-1, rounding="nearest", rule="floor", prescale=1.0, block
     y_ref = f32bits(rq.dequantize(ref))
     outputs = [("dequantize", ft.dequantize(got))]
     if fake:
-        outputs.append(("fake_quantize", ft.fake_quantize(x, fmt, **case.kwargs())))
+        outputs.append(("fake_quantize", ft.fake_quantize(x, fmt, **case.kwargs(), **extra)))
     flat, _ = case._maps()
     for what, y in outputs:
         assert y.dtype == np.float32 and y.shape == case.x.shape, (
