@@ -292,11 +292,12 @@ inline double spec_e8m0_decode(uint32_t c) {
   return c == 0xFF ? std::numeric_limits<double>::quiet_NaN() : std::ldexp(1.0, int(c) - 127);
 }
 // Round half to even on the exponent (ties at 1.5 * 2^e), clamped to
-// [2^-127, 2^127]; NaN/Inf -> 0xFF. Magnitude only (no sign in E8M0).
+// [2^-127, 2^127]; NaN/Inf -> 0xFF; zero and negative values -> code 0
+// (E8M0 has no sign).
 inline uint32_t spec_e8m0_encode(float x) {
   if (!std::isfinite(x)) return 0xFF;
-  const double a = std::fabs(double(x));
-  if (a < std::ldexp(1.0, -127)) return 0;
+  const double a = double(x);
+  if (!(a >= std::ldexp(1.0, -127))) return 0;
   int e2;
   std::frexp(a, &e2);
   int e = e2 - 1;  // a in [2^e, 2^(e+1))
