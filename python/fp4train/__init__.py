@@ -7,7 +7,7 @@ quantize, dequantize, fake_quantize, QTensor, FORMATS, ROUNDINGS, SCALE_RULES,
 format_info, set_num_threads, get_num_threads, set_isa, get_isa, reset_isa,
 supported_isas, hadamard, hadamard_inverse, HadamardSpec, SIGN_POLICIES,
 analysis (module: transform_report, ...), recipes (module: get, names, load, ...),
-Recipe, GemmConfig, OperandConfig, __version__
+Recipe, GemmConfig, OperandConfig, qgemm, __version__
 
 Internal: ``fp4train._core`` (the compiled module), ``fp4train.reference``
 (slow numpy oracles the tests hold the C++ kernels to).
@@ -17,6 +17,7 @@ from ._runtime import (get_isa, get_num_threads, reset_isa, set_isa, set_num_thr
                        supported_isas)
 from .formats import FORMATS, ROUNDINGS, SCALE_RULES, format_info
 from .quantize import QTensor, dequantize, fake_quantize, quantize
+from .gemm import qgemm
 from .hadamard import SIGN_POLICIES, HadamardSpec, hadamard, hadamard_inverse
 from . import analysis
 from . import recipes
@@ -30,4 +31,5 @@ __all__ = [
     "set_isa", "set_num_threads", "supported_isas",
     "HadamardSpec", "SIGN_POLICIES", "analysis", "hadamard", "hadamard_inverse",
     "GemmConfig", "OperandConfig", "Recipe", "recipes",
+    "qgemm",
 ]
