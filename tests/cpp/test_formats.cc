@@ -362,7 +362,7 @@ INSTANTIATE_TEST_SUITE_P(Formats, CodecSpecialsTest, ::testing::ValuesIn(kCodecs
 // ---------------------------------------------------------------------------
 // E2M1 specifics: the magnitude table and nibble packing of DESIGN §2.
 
-TEST(E2M1Test, MagnitudesAreTheDesignTable) {
+TEST(FormatsE2M1Test, MagnitudesAreTheDesignTable) {
   const float mags[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
   for (uint32_t i = 0; i < 8; ++i) {
     EXPECT_EQ(fp4train::e2m1_decode(uint8_t(i)), mags[i]) << "index " << i;
@@ -372,7 +372,7 @@ TEST(E2M1Test, MagnitudesAreTheDesignTable) {
 
 // NUMERICS §1's list: ties 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5 go to
 // 0, 1, 1, 2, 2, 4, 4 under nearest, and up under nearest_away.
-TEST(E2M1Test, TiesOfTheNumericsList) {
+TEST(FormatsE2M1Test, TiesOfTheNumericsList) {
   const float ties[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
   const float even[7] = {0, 1, 1, 2, 2, 4, 4};
   const float away[7] = {0.5f, 1, 1.5f, 2, 3, 4, 6};
@@ -384,7 +384,7 @@ TEST(E2M1Test, TiesOfTheNumericsList) {
   }
 }
 
-TEST(E2M1Test, PackedRowLowNibbleFirst) {
+TEST(FormatsE2M1Test, PackedRowLowNibbleFirst) {
   const uint8_t row[2] = {0x72, 0x0A};  // elements 2, 7, 0xA, 0
   EXPECT_EQ(fp4train::e2m1_get(row, 0), 0x2);
   EXPECT_EQ(fp4train::e2m1_get(row, 1), 0x7);
@@ -397,7 +397,7 @@ TEST(E2M1Test, PackedRowLowNibbleFirst) {
 
 uint32_t e8m0_enc(float x) { return fp4train::e8m0_encode(x); }
 
-TEST(E8M0Test, DecodeEveryCodeMatchesSpec) {
+TEST(FormatsE8M0Test, DecodeEveryCodeMatchesSpec) {
   for (uint32_t c = 0; c < 256; ++c) {
     const float got = fp4train::e8m0_decode(uint8_t(c));
     if (c == 0xFF) {
@@ -410,14 +410,14 @@ TEST(E8M0Test, DecodeEveryCodeMatchesSpec) {
   EXPECT_EQ(bits_of(fp4train::e8m0_decode(254)), 0x7F000000u);  // 2^127
 }
 
-TEST(E8M0Test, EveryCodeRoundTrips) {
+TEST(FormatsE8M0Test, EveryCodeRoundTrips) {
   for (uint32_t c = 0; c < 256; ++c)
     EXPECT_EQ(e8m0_enc(fp4train::e8m0_decode(uint8_t(c))), c) << "code " << hex(c, 2);
 }
 
 // 1.5 * 2^e is the tie between 2^e and 2^(e+1): the even code wins; the
 // float32 neighbours of the tie go to the nearer power of two.
-TEST(E8M0Test, TiesToEvenCodeAndNeighbours) {
+TEST(FormatsE8M0Test, TiesToEvenCodeAndNeighbours) {
   for (int e = -127; e <= 126; ++e) {
     const float tie = float(1.5 * std::ldexp(1.0, e));
     ASSERT_EQ(double(tie), 1.5 * std::ldexp(1.0, e));
@@ -432,7 +432,7 @@ TEST(E8M0Test, TiesToEvenCodeAndNeighbours) {
 
 // Values below 2^-127 (zero, float subnormals and negative values included)
 // give code 0; above 2^127 give 254; NaN and +-Inf give 0xFF.
-TEST(E8M0Test, ClampsAndSpecials) {
+TEST(FormatsE8M0Test, ClampsAndSpecials) {
   for (float x : {0.0f, -0.0f, float_of(1), float_of(0x00200000u), std::nextafter(float_of(0x00400000u), 0.0f)})
     EXPECT_EQ(e8m0_enc(x), 0u) << fstr(x);
   EXPECT_EQ(e8m0_enc(float_of(0x00400000u)), 0u);  // exactly 2^-127
@@ -447,7 +447,7 @@ TEST(E8M0Test, ClampsAndSpecials) {
 }
 
 // Random floats of every exponent and both signs against the spec.
-TEST(E8M0Test, RandomFloatsMatchSpec) {
+TEST(FormatsE8M0Test, RandomFloatsMatchSpec) {
   std::mt19937_64 gen(5);
   for (int i = 0; i < (1 << 20); ++i) {
     const float x = float_of(uint32_t(gen()));
@@ -458,7 +458,7 @@ TEST(E8M0Test, RandomFloatsMatchSpec) {
 
 // ---------------------------------------------------------------------------
 // BF16 round helper: RNE to the bf16 grid, as a float.
-TEST(Bf16Test, RoundIsNearestEvenDecode) {
+TEST(FormatsBf16Test, RoundIsNearestEvenDecode) {
   const auto x = make_data(Dist::kWide, 1 << 16, 3);
   for (float v : x)
     ASSERT_EQ(bits_of(fp4train::bf16_round(v)),

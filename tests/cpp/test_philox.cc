@@ -74,7 +74,7 @@ TEST(PhiloxTest, MatchesTheRoundFunctionOfThePaper) {
 
 // NUMERICS §3: key = (lo32(seed), hi32(seed)); counter = (lo32(i >> 2),
 // hi32(i >> 2), lo32(stream), hi32(stream)); word i & 3.
-TEST(RandomBitsTest, SeedStreamIndexLayout) {
+TEST(PhiloxRandomBitsTest, SeedStreamIndexLayout) {
   const uint64_t seeds[] = {0, 1, 0x123456789ABCDEF0ull, ~0ull};
   const uint64_t streams[] = {0, 1, 7, 0x100000003ull};
   const uint64_t indices[] = {0, 1, 2, 3, 4, 5, 1023, (1ull << 34) + 6, ~0ull};
@@ -95,7 +95,7 @@ TEST(RandomBitsTest, SeedStreamIndexLayout) {
 
 // random_bits_range == random_bits element by element, for every alignment
 // of `first` and every short length.
-TEST(RandomBitsTest, RangeMatchesPointwise) {
+TEST(PhiloxRandomBitsTest, RangeMatchesPointwise) {
   for (uint64_t first : {0ull, 1ull, 2ull, 3ull, 5ull, 4095ull, (1ull << 33) + 1}) {
     for (int64_t n : {0, 1, 2, 3, 4, 5, 7, 9, 33}) {
       std::vector<uint32_t> out(size_t(n) + 1, 0xDEADBEEFu);
@@ -109,7 +109,7 @@ TEST(RandomBitsTest, RangeMatchesPointwise) {
 }
 
 // Stochastic rounding's k is the top 24 bits of the word.
-TEST(RandomBitsTest, K24IsTheTop24Bits) {
+TEST(PhiloxRandomBitsTest, K24IsTheTop24Bits) {
   EXPECT_EQ(fp4train::k24_of(0xFFFFFFFFu), 0xFFFFFFu);
   EXPECT_EQ(fp4train::k24_of(0x000000FFu), 0u);
   EXPECT_EQ(fp4train::k24_of(0x12345678u), 0x123456u);
@@ -118,7 +118,7 @@ TEST(RandomBitsTest, K24IsTheTop24Bits) {
 // The 24-bit integers are close to uniform: mean (2^24 - 1) / 2 within
 // 6 standard errors over 2^20 words, and each of 16 top-nibble bins within
 // 6 sigma of n / 16.
-TEST(RandomBitsTest, K24LooksUniform) {
+TEST(PhiloxRandomBitsTest, K24LooksUniform) {
   const int n = 1 << 20;
   double sum = 0;
   int bins[16] = {0};

@@ -545,11 +545,11 @@ void PrintTo(const RuleCase& c, std::ostream* os) {
   *os << fp4train::format_name(c.format) << " " << rule_str(c.rule) << " amax " << fstr(c.amax);
 }
 
-class ScaleRuleTest : public ::testing::TestWithParam<RuleCase> {};
+class QuantizeScaleRuleTest : public ::testing::TestWithParam<RuleCase> {};
 
 // A block [amax, amax/3, -amax/2, 0...] (and its negation): the scale byte is
 // e + 127, the codes follow the reference.
-TEST_P(ScaleRuleTest, HandComputedAmax) {
+TEST_P(QuantizeScaleRuleTest, HandComputedAmax) {
   const RuleCase& rc = GetParam();
   for (float sign : {1.0f, -1.0f}) {
     std::vector<float> x(32, 0.0f);
@@ -566,7 +566,7 @@ TEST_P(ScaleRuleTest, HandComputedAmax) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Hand, ScaleRuleTest, ::testing::ValuesIn(kRuleCases),
+INSTANTIATE_TEST_SUITE_P(Hand, QuantizeScaleRuleTest, ::testing::ValuesIn(kRuleCases),
                          [](const ::testing::TestParamInfo<RuleCase>& info) {
                            return std::string(fp4train::format_name(info.param.format)) + "_" +
                                   rule_str(info.param.rule) + "_" + std::to_string(info.index);
@@ -576,7 +576,7 @@ INSTANTIATE_TEST_SUITE_P(Hand, ScaleRuleTest, ::testing::ValuesIn(kRuleCases),
 // v = |x| / X, floor keeps v < 2^(emax+1) (so E2M1 may clip values up to 8
 // down to 6); rceil and ceil keep v <= m (never clip); and under floor the
 // block maximum always has v >= 2^emax.
-TEST(ScaleRuleTest, RandomBlocksBoundTheScaledMaximum) {
+TEST(QuantizeScaleRuleTest, RandomBlocksBoundTheScaledMaximum) {
   for (Format f : {Format::kMxfp4, Format::kMxfp8E4M3, Format::kMxfp8E5M2}) {
     const RefFormat F = ref_format(f);
     for (Dist d : kAllDists) {
@@ -611,7 +611,7 @@ TEST(ScaleRuleTest, RandomBlocksBoundTheScaledMaximum) {
 // Hand-computed blocks.
 
 // Floor clips E2M1 values in (6, 8) to 6; rceil takes the next scale instead.
-TEST(MxBlockTest, FloorClipsUpTo8AndRceilNeverClips) {
+TEST(QuantizeMxBlockTest, FloorClipsUpTo8AndRceilNeverClips) {
   // amax 7.99: E=2, floor e=0 (X=1): 6.5, 7, 7.99 all clip to code 7 (6).
   std::vector<float> x(32, 0.0f);
   x[0] = 6.5f;
@@ -636,7 +636,7 @@ TEST(MxBlockTest, FloorClipsUpTo8AndRceilNeverClips) {
 }
 
 // Ties inside a block with X = 1 (amax 4): E2M1 ties of NUMERICS §1.
-TEST(MxBlockTest, TiesHalfToEvenAndAway) {
+TEST(QuantizeMxBlockTest, TiesHalfToEvenAndAway) {
   const std::vector<float> ties = {4.0f, 0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, -2.5f};
   const std::vector<float> even = {4.0f, 0.0f, 1.0f, 1.0f, 2.0f, 2.0f, 4.0f, -2.0f};
   const std::vector<float> away = {4.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, -3.0f};
@@ -667,7 +667,7 @@ TEST(MxBlockTest, TiesHalfToEvenAndAway) {
 // NUMERICS §2.1: all-zero block (including -0): scale code 0 (2^-127),
 // element codes +0, dequantizes to +0. The zero block next to a non-zero
 // one does not affect it.
-TEST(MxBlockTest, AllZeroBlockIsScale0AndPositiveZeros) {
+TEST(QuantizeMxBlockTest, AllZeroBlockIsScale0AndPositiveZeros) {
   for (Format f : {Format::kMxfp4, Format::kMxfp8E4M3, Format::kMxfp8E5M2}) {
     std::vector<float> x(64, 0.0f);
     for (int i = 0; i < 32; i += 3) x[size_t(i)] = -0.0f;
@@ -688,7 +688,7 @@ TEST(MxBlockTest, AllZeroBlockIsScale0AndPositiveZeros) {
 // code 3, and it dequantizes back to 3 * 2^-128. 2^-130 scales to 1/8: 0.
 // mxfp8_e4m3 with amax 2^-130: e = -138 clamps to -127, v = 2^-3, code 0x20
 // (exponent field -3 + 7 = 4), dequantized exactly.
-TEST(MxBlockTest, SubnormalInputsUseTheClampedScale) {
+TEST(QuantizeMxBlockTest, SubnormalInputsUseTheClampedScale) {
   std::vector<float> x(32, 0.0f);
   x[0] = 0x1.8p-127f;
   x[1] = -0x1p-130f;
@@ -718,7 +718,7 @@ TEST(MxBlockTest, SubnormalInputsUseTheClampedScale) {
 // dequantizes to NaN; the other blocks are exactly what they would be with
 // the special value replaced by 0 (NVFP4's tensor amax ignores non-finite
 // values, and 0 does not raise it).
-TEST(BlockNaNTest, NaNOrInfBlockIsNaNOnlyThere) {
+TEST(QuantizeNaNTest, NaNOrInfBlockIsNaNOnlyThere) {
   for (Format f : {Format::kMxfp4, Format::kNvfp4, Format::kMxfp8E4M3, Format::kMxfp8E5M2}) {
     const int B = ref_format(f).block;
     const uint8_t nan_scale = ref_format(f).e8m0 ? 0xFF : 0x7F;
@@ -760,7 +760,7 @@ TEST(BlockNaNTest, NaNOrInfBlockIsNaNOnlyThere) {
 }
 
 // A NaN in a 2-D tile makes the whole tile (all its rows) NaN.
-TEST(BlockNaNTest, NaNInTileIsNaNForTheWholeTile) {
+TEST(QuantizeNaNTest, NaNInTileIsNaNForTheWholeTile) {
   for (Format f : {Format::kNvfp4, Format::kMxfp4}) {
     const int B = ref_format(f).block;
     auto x = make_data(Dist::kGaussian, 2 * B * 2 * B, 2);
@@ -780,7 +780,7 @@ TEST(BlockNaNTest, NaNInTileIsNaNForTheWholeTile) {
 // Per-tensor FP8 and bf16: a NaN is NaN only in its own element; Inf stays
 // Inf in E5M2 and bf16 and becomes NaN in E4M3; the tensor scale comes from
 // the finite amax only.
-TEST(BlockNaNTest, PerTensorFormatsAreElementwise) {
+TEST(QuantizeNaNTest, PerTensorFormatsAreElementwise) {
   std::vector<float> x = {1.0f, kNaN, -2.0f, kInf, -kInf, 4.0f, 0.5f};
   for (Format f : {Format::kFp8E4M3, Format::kFp8E5M2, Format::kBf16}) {
     const QTensor q = quant(x, {7}, 0, make_spec(f));
@@ -822,7 +822,7 @@ TEST(BlockNaNTest, PerTensorFormatsAreElementwise) {
 //   (4 * 2^-8) = 64 exactly. 3/32 -> 6 (code 7); 1/32 -> 2 (code 4);
 //   0.02 -> 1.28 -> 1.5 (code 3); 5/64 -> 5, a tie: 4 under nearest (code 6),
 //   6 under nearest_away (code 7). Dequant: code * 4 * 2^-8.
-TEST(Nvfp4Test, TwoLevelScaleHandExample) {
+TEST(QuantizeNvfp4Test, TwoLevelScaleHandExample) {
   std::vector<float> x(32, 0.0f);
   x[0] = 10.5f;
   x[1] = 1.75f;
@@ -859,7 +859,7 @@ TEST(Nvfp4Test, TwoLevelScaleHandExample) {
 // s_enc falls back to 1 when the tensor amax is 0 (all zeros, or only NaN),
 // or when 2688 / amax is not finite (a float-subnormal amax); every block
 // then gets scale byte 0 and the tensor dequantizes to zeros.
-TEST(Nvfp4Test, TensorScaleFallsBackTo1) {
+TEST(QuantizeNvfp4Test, TensorScaleFallsBackTo1) {
   const std::vector<float> zeros(40, 0.0f);
   std::vector<float> tiny(40, 0x1p-140f);
   for (const auto& x : {zeros, tiny}) {
@@ -881,7 +881,7 @@ TEST(Nvfp4Test, TensorScaleFallsBackTo1) {
 // RN(2^-127 * RN(s_enc * RN(1/6))) = 1.75 * 2^-9, half way between the E4M3
 // subnormals 2^-9 (code 1) and 2^-8 (code 2): even, so S = 2^-8 (byte 0x02).
 // S * s_dec = 0x1.86186p-130 and 1 / that overflows float32: enc = +Inf.
-TEST(Nvfp4Test, ZeroStaysZeroWhereEncOverflows) {
+TEST(QuantizeNvfp4Test, ZeroStaysZeroWhereEncOverflows) {
   std::vector<float> x(32, 0.0f);
   x[0] = 0x1p-110f;
   x[16] = 0x1p-127f;
@@ -911,7 +911,7 @@ TEST(Nvfp4Test, ZeroStaysZeroWhereEncOverflows) {
 // 0.75 is < 6, so stochastic rounding always has a grid point above and
 // never saturates; the mean over seeds is the input. Without the prescale
 // the same block clips 7.99 to 6 for every seed.
-TEST(PrescaleTest, StochasticWithPrescale075NeverClipsUnderFloor) {
+TEST(QuantizePrescaleTest, StochasticWithPrescale075NeverClipsUnderFloor) {
   std::vector<float> x(32, 0.0f);
   x[0] = 7.99f;   // floor: e = 0, v = RN(7.99 * 0.75) = 5.9925 in (4, 6)
   x[1] = -7.5f;   // v = -5.625
@@ -944,7 +944,7 @@ TEST(PrescaleTest, StochasticWithPrescale075NeverClipsUnderFloor) {
 
 // Prescale divides back out: with X = 1 and p = 0.75, 4 -> v = 3 -> code 5,
 // dequant 3 / 0.75 = 4; 1 -> 0.75 (tie of 0.5 and 1: even -> 1) -> 1/0.75.
-TEST(PrescaleTest, DecodeDividesThePrescaleOut) {
+TEST(QuantizePrescaleTest, DecodeDividesThePrescaleOut) {
   std::vector<float> x(32, 0.0f);
   x[0] = 4.0f;
   x[1] = 1.0f;
@@ -960,7 +960,7 @@ TEST(PrescaleTest, DecodeDividesThePrescaleOut) {
 // ---------------------------------------------------------------------------
 // Partial blocks behave as if zero-padded; FP4 rows pad the last high nibble
 // with 0; nibble order is low index in the low nibble.
-TEST(LayoutTest, PartialLastBlockActsZeroPadded) {
+TEST(QuantizeLayoutTest, PartialLastBlockActsZeroPadded) {
   for (Format f : {Format::kMxfp4, Format::kNvfp4, Format::kMxfp8E4M3, Format::kMxfp8E5M2}) {
     const int B = ref_format(f).block;
     for (int64_t n : awkward_lengths(B)) {
@@ -991,7 +991,7 @@ TEST(LayoutTest, PartialLastBlockActsZeroPadded) {
 }
 
 // [1, 6, 0.5] with amax 6 (X = 1): codes 2, 7, 1 -> bytes 0x72, 0x01.
-TEST(LayoutTest, NibbleOrderAndNbytes) {
+TEST(QuantizeLayoutTest, NibbleOrderAndNbytes) {
   std::vector<float> x = {1.0f, 6.0f, 0.5f};
   const QTensor q = quant(x, {3}, 0, make_spec(Format::kMxfp4));
   ASSERT_EQ(q.codes.size(), 2u);
@@ -1013,7 +1013,7 @@ TEST(LayoutTest, NibbleOrderAndNbytes) {
 // dims in C order): codes and scales equal those of the moved, contiguous
 // array along its last axis (nearest rounding: the random index is the one
 // thing that differs, and it is unused).
-TEST(LayoutTest, AxisMovedLastIsTheStorage) {
+TEST(QuantizeLayoutTest, AxisMovedLastIsTheStorage) {
   const std::vector<int64_t> shape = {3, 4, 5, 33};
   const auto x = make_data(Dist::kHeavyTailed, numel(shape), 4);
   for (Format f : kAllFormats)
@@ -1049,7 +1049,7 @@ TEST(LayoutTest, AxisMovedLastIsTheStorage) {
 // tile. mxfp4 32x32 zeros with x[31][0] = 6 and x[0][5] = 1: the tile amax is
 // 6 (scale 127, X = 1), so x[0][5] is code 2; with 1-D blocks row 0 has
 // amax 1 (scale 125, X = 1/4) and the same 1 is code 6 (4 * 1/4).
-TEST(TileTest, OneScalePerTile) {
+TEST(QuantizeTileTest, OneScalePerTile) {
   std::vector<float> x(32 * 32, 0.0f);
   x[31 * 32 + 0] = 6.0f;
   x[5] = 1.0f;
@@ -1066,7 +1066,7 @@ TEST(TileTest, OneScalePerTile) {
 // block is the whole tile: a row of -0 inside a tile whose amax is tiny but
 // nonzero takes the general path and keeps -0 (code 8), while a tile of
 // zeros only is codes +0 (NUMERICS §2.1, §2.2).
-TEST(TileTest, ZeroSpecialCaseIsPerTile) {
+TEST(QuantizeTileTest, ZeroSpecialCaseIsPerTile) {
   std::vector<float> x(32 * 64, 0.0f);
   x[0] = 0x1p-140f;                                     // tile (0, 0): amax 2^-140, scale code 0
   for (int c = 0; c < 64; ++c) x[size_t(64 + c)] = -0.0f;  // row 1: -0 in tiles (0, 0) and (0, 1)
@@ -1089,7 +1089,7 @@ TEST(TileTest, ZeroSpecialCaseIsPerTile) {
 // logical array x either way. x.T (contiguous) along axis 0 has x's storage
 // exactly, so under nearest rounding its codes and scales are identical to
 // x along axis 1.
-TEST(TileTest, TransposedAxisGivesTransposedScalesAndCodes) {
+TEST(QuantizeTileTest, TransposedAxisGivesTransposedScalesAndCodes) {
   for (Format f : {Format::kNvfp4, Format::kMxfp4})
     for (Rounding r : kAllRoundings)
       for (const auto& dims : std::vector<std::pair<int64_t, int64_t>>{{16, 16}, {32, 32}, {48, 80}, {37, 53}}) {
