@@ -21,6 +21,12 @@
 //         exact integers (value * 2^shift; NaN/Inf codes kept), scales as above.
 //         Used where every partial block sum is an integer below 2^53, so the
 //         double FMAs never round.
+//   split: E4M3 (A, as f64 rows) x E5M2 (B), whose block sums reach 2^54.6:
+//         each E5M2 integer is split as hi * 2^16 + lo (|lo| < 2^16, NaN/Inf
+//         in hi), bq[(k * 2 + h) * NR + j] (h = 0 hi, 1 lo); both partial
+//         sums stay below 2^39, so the FMAs are exact, and S = hi * 2^16 + lo
+//         is exact in double when |S| < 2^52; other lanes (rare: huge sums,
+//         or NaN/Inf) go through split_term_exact (128-bit-free integers).
 // The block result is t = float((double(S) * sb) * sa): both products are
 // exact (S < 2^53 with power-of-two scales, or |S| < 2^12 with 18-bit nvfp4
 // scale integers), so the cast is the single rounding of NUMERICS §5.
@@ -39,6 +45,15 @@ using I8Kernel = void (*)(const uint8_t* const* a, const double* const* sa, cons
 using F64Kernel = void (*)(const double* const* a, const double* const* sa, const double* bq,
                            const double* sb, int64_t nblk, int blk, float* acc);
 
+using SplitKernel = void (*)(const double* const* a, const double* const* sa, const double* bq,
+                             const double* sb, int64_t nblk, int blk, float* acc);
+
+// t of one split lane done exactly: NaN for a NaN scale; the IEEE value when
+// hi / lo are not finite; else round_scaled(int64(hi) * 2^16 + int64(lo),
+// log2(sa) + log2(sb)) (sa, sb are powers of two here). Defined in
+// qgemm_wide.cc; the SIMD kernels call it for the lanes they cannot finish.
+float split_term_exact(double hi, double lo, double sa, double sb);
+
 template <class Fn>
 struct KernelInfo {
   Fn fn;
@@ -48,18 +63,22 @@ struct KernelInfo {
 KernelInfo<F32Kernel> f32_kernel(Isa isa);
 KernelInfo<I8Kernel> i8_kernel(Isa isa);
 KernelInfo<F64Kernel> f64_kernel(Isa isa);
+KernelInfo<SplitKernel> split_kernel(Isa isa);
 
 // Per-ISA tables (the *_avx2.cc / *_avx512.cc files exist on x86 only).
 KernelInfo<F32Kernel> f32_kernel_scalar();
 KernelInfo<I8Kernel> i8_kernel_scalar();
 KernelInfo<F64Kernel> f64_kernel_scalar();
+KernelInfo<SplitKernel> split_kernel_scalar();
 #ifdef FP4TRAIN_X86
 KernelInfo<F32Kernel> f32_kernel_avx2();
 KernelInfo<I8Kernel> i8_kernel_avx2();
 KernelInfo<F64Kernel> f64_kernel_avx2();
+KernelInfo<SplitKernel> split_kernel_avx2();
 KernelInfo<F32Kernel> f32_kernel_avx512();
 KernelInfo<I8Kernel> i8_kernel_avx512();
 KernelInfo<F64Kernel> f64_kernel_avx512();
+KernelInfo<SplitKernel> split_kernel_avx512();
 #endif
 
 }  // namespace gemm_detail

@@ -3,7 +3,9 @@
 //   E2M1 x E2M1 (mxfp4, nvfp4)          i8 kernels: int16 sums of byte pairs
 //   pairs whose block sums stay < 2^53   f64 kernels: exact double FMAs
 //     (E4M3 x E4M3, E2M1 x E4M3/E5M2)
-//   E4M3 x E5M2, E5M2 x E5M2             wide-integer path (qgemm_wide.cc)
+//   E4M3 x E5M2 (sums up to 2^54.6)      split kernels: E5M2 = hi * 2^16 + lo,
+//                                        two exact double sums per output
+//   E5M2 x E5M2 (sums up to 2^68.6)      wide-integer path (qgemm_wide.cc)
 //   bf16 / fp32 on either side           dequantize both, gemm_f32
 // All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit.
 #include <vector>
@@ -67,6 +69,42 @@ void run_f64(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
             });
 }
 
+// E4M3 (a) x E5M2 (b) on the split kernels; acc into c (M x N).
+void run_split(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
+               float* c) {
+  const KernelInfo<SplitKernel> ker = split_kernel(active_isa());
+  const RowsF64 A = pack_rows_f64(a, blk);
+  const PanelsF64 B = pack_panels_split(b, blk, ker.nr);
+  const int64_t kp = A.kp, nblk = A.nblk;
+  const int NR = ker.nr;
+  const int64_t kc = 256 / blk;
+  run_tiles(M, N, nblk, ker.mr, NR, kc, c,
+            [&](int64_t i0, int mr, int64_t p, int64_t u0, int64_t un, float* acc) {
+              const double* rows[16];
+              const double* srows[16];
+              for (int i = 0; i < ker.mr; ++i) {
+                const int64_t r = i0 + (i < mr ? i : mr - 1);
+                rows[i] = A.a.data() + r * kp + u0 * blk;
+                srows[i] = A.s.data() + r * nblk + u0;
+              }
+              ker.fn(rows, srows, B.b.data() + (p * kp + u0 * blk) * 2 * NR,
+                     B.s.data() + (p * nblk + u0) * NR, un, blk, acc);
+            });
+}
+
+// E5M2 (a) x E4M3 (b): the split kernels want E5M2 on the B side, so compute
+// the transposed product (each output's operations are the same) and
+// transpose it into c.
+void run_split_transposed(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N,
+                          int blk, float* c) {
+  std::vector<float> ct(size_t(M * N));
+  run_split(b, a, N, M, blk, ct.data());
+  parallel_for(M, 16, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t n = 0; n < N; ++n) c[m * N + n] = ct[size_t(n * M + m)];
+  });
+}
+
 float decode_factor(const QTensorView& q) {
   return format_traits(q.spec.format).tensor_scale ? 1.0f / q.tensor_scale : 1.0f;
 }
@@ -88,10 +126,10 @@ void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
   const int blk = qgemm_k_block(fa);
   const ElemType ea = format_traits(fa).elem, eb = format_traits(fb).elem;
   const bool e5_e5 = ea == ElemType::kE5M2 && eb == ElemType::kE5M2;
-  const bool e4_e5 = (ea == ElemType::kE4M3 && eb == ElemType::kE5M2) ||
-                     (ea == ElemType::kE5M2 && eb == ElemType::kE4M3);
   if (ea == ElemType::kE2M1 && eb == ElemType::kE2M1) run_i8(a, b, M, N, blk, c);
-  else if (e5_e5 || e4_e5) qgemm_wide_acc(a, b, M, N, blk, c);
+  else if (e5_e5) qgemm_wide_acc(a, b, M, N, blk, c);
+  else if (ea == ElemType::kE4M3 && eb == ElemType::kE5M2) run_split(a, b, M, N, blk, c);
+  else if (ea == ElemType::kE5M2 && eb == ElemType::kE4M3) run_split_transposed(a, b, M, N, blk, c);
   else run_f64(a, b, M, N, blk, c);
 
   // C = RN(acc * RN(d_a * d_b)), then RN(C / p_a), RN(C / p_b).

@@ -89,7 +89,55 @@ void f64_avx2(const double* const* a, const double* const* sa, const double* bq,
   }
 }
 
+constexpr int kSpMr = 4, kSpNr = 4;
+
+// One row's 4 lanes of split sums -> 4 block terms; lanes whose combined sum
+// is not below 2^52 (or not finite) are finished exactly, one by one.
+inline __m128 split_terms(__m256d hi, __m256d lo, const double* sb, double sa) {
+  const __m256d v = _mm256_fmadd_pd(hi, _mm256_set1_pd(65536.0), lo);  // hi * 2^16 exact
+  const __m128 t = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_mul_pd(v, _mm256_loadu_pd(sb)), _mm256_set1_pd(sa)));
+  const __m256d absv = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v);
+  const int ok = _mm256_movemask_pd(_mm256_cmp_pd(absv, _mm256_set1_pd(0x1p52), _CMP_LT_OQ));
+  if (ok == 0xF) return t;
+  alignas(16) float tf[4];
+  alignas(32) double h[4], l[4];
+  _mm_store_ps(tf, t);
+  _mm256_store_pd(h, hi);
+  _mm256_store_pd(l, lo);
+  for (int j = 0; j < 4; ++j)
+    if (!((ok >> j) & 1)) tf[j] = split_term_exact(h[j], l[j], sa, sb[j]);
+  return _mm_load_ps(tf);
+}
+
+void split_avx2(const double* const* a, const double* const* sa, const double* bq,
+                const double* sb, int64_t nblk, int blk, float* acc) {
+  for (int64_t bi = 0; bi < nblk; ++bi) {
+    __m256d h[kSpMr], l[kSpMr];
+#pragma GCC unroll 4
+    for (int i = 0; i < kSpMr; ++i) h[i] = l[i] = _mm256_setzero_pd();
+    const double* bb = bq + bi * blk * 2 * kSpNr;
+    const int64_t koff = bi * blk;
+    for (int k = 0; k < blk; ++k) {
+      const __m256d bh = _mm256_loadu_pd(bb + k * 2 * kSpNr), bl = _mm256_loadu_pd(bb + k * 2 * kSpNr + kSpNr);
+#pragma GCC unroll 4
+      for (int i = 0; i < kSpMr; ++i) {
+        const __m256d av = _mm256_broadcast_sd(a[i] + koff + k);
+        h[i] = _mm256_fmadd_pd(av, bh, h[i]);  // exact: integers below 2^39
+        l[i] = _mm256_fmadd_pd(av, bl, l[i]);
+      }
+    }
+    const double* sbb = sb + bi * kSpNr;
+    for (int i = 0; i < kSpMr; ++i) {
+      const __m128 t = split_terms(h[i], l[i], sbb, sa[i][bi]);
+      float* ac = acc + i * kSpNr;
+      _mm_storeu_ps(ac, _mm_add_ps(_mm_loadu_ps(ac), t));
+    }
+  }
+}
+
 }  // namespace
+
+KernelInfo<SplitKernel> split_kernel_avx2() { return {split_avx2, kSpMr, kSpNr}; }
 
 KernelInfo<I8Kernel> i8_kernel_avx2() { return {i8_avx2, kI8Mr, kI8Nr}; }
 KernelInfo<F64Kernel> f64_kernel_avx2() { return {f64_avx2, kF64Mr, kF64Nr}; }

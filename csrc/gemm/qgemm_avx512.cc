@@ -97,7 +97,61 @@ void f64_avx512(const double* const* a, const double* const* sa, const double* b
   }
 }
 
+constexpr int kSpMr = 4, kSpNr = 16;
+
+// One row's 8 lanes of split sums -> 8 block terms; lanes whose combined sum
+// is not below 2^52 (or not finite) are finished exactly, one by one.
+inline __m256 split_terms(__m512d hi, __m512d lo, const double* sb, double sa) {
+  const __m512d v = _mm512_fmadd_pd(hi, _mm512_set1_pd(65536.0), lo);  // hi * 2^16 exact
+  const __m512d sbv = _mm512_loadu_pd(sb);
+  const __m256 t = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(v, sbv), _mm512_set1_pd(sa)));
+  const __mmask8 ok = _mm512_cmp_pd_mask(_mm512_abs_pd(v), _mm512_set1_pd(0x1p52), _CMP_LT_OQ);
+  if (ok == 0xFF) return t;
+  alignas(32) float tf[8];
+  alignas(64) double h[8], l[8];
+  _mm256_store_ps(tf, t);
+  _mm512_store_pd(h, hi);
+  _mm512_store_pd(l, lo);
+  for (int j = 0; j < 8; ++j)
+    if (!((ok >> j) & 1)) tf[j] = split_term_exact(h[j], l[j], sa, sb[j]);
+  return _mm256_load_ps(tf);
+}
+
+void split_avx512(const double* const* a, const double* const* sa, const double* bq,
+                  const double* sb, int64_t nblk, int blk, float* acc) {
+  for (int64_t bi = 0; bi < nblk; ++bi) {
+    __m512d h0[kSpMr], h1[kSpMr], l0[kSpMr], l1[kSpMr];
+#pragma GCC unroll 4
+    for (int i = 0; i < kSpMr; ++i) h0[i] = h1[i] = l0[i] = l1[i] = _mm512_setzero_pd();
+    const double* bb = bq + bi * blk * 2 * kSpNr;
+    const int64_t koff = bi * blk;
+    for (int k = 0; k < blk; ++k) {
+      const double* bk = bb + k * 2 * kSpNr;
+      const __m512d bh0 = _mm512_loadu_pd(bk), bh1 = _mm512_loadu_pd(bk + 8);
+      const __m512d bl0 = _mm512_loadu_pd(bk + kSpNr), bl1 = _mm512_loadu_pd(bk + kSpNr + 8);
+#pragma GCC unroll 4
+      for (int i = 0; i < kSpMr; ++i) {
+        const __m512d av = _mm512_set1_pd(a[i][koff + k]);
+        h0[i] = _mm512_fmadd_pd(av, bh0, h0[i]);  // exact: integers below 2^39
+        h1[i] = _mm512_fmadd_pd(av, bh1, h1[i]);
+        l0[i] = _mm512_fmadd_pd(av, bl0, l0[i]);
+        l1[i] = _mm512_fmadd_pd(av, bl1, l1[i]);
+      }
+    }
+    const double* sbb = sb + bi * kSpNr;
+    for (int i = 0; i < kSpMr; ++i) {
+      const __m256 t0 = split_terms(h0[i], l0[i], sbb, sa[i][bi]);
+      const __m256 t1 = split_terms(h1[i], l1[i], sbb + 8, sa[i][bi]);
+      float* ac = acc + i * kSpNr;
+      const __m512 t = _mm512_insertf32x8(_mm512_castps256_ps512(t0), t1, 1);
+      _mm512_storeu_ps(ac, _mm512_add_ps(_mm512_loadu_ps(ac), t));
+    }
+  }
+}
+
 }  // namespace
+
+KernelInfo<SplitKernel> split_kernel_avx512() { return {split_avx512, kSpMr, kSpNr}; }
 
 KernelInfo<I8Kernel> i8_kernel_avx512() { return {i8_avx512, kI8Mr, kI8Nr}; }
 KernelInfo<F64Kernel> f64_kernel_avx512() { return {f64_avx512, kF64Mr, kF64Nr}; }

@@ -166,5 +166,34 @@ PanelsF64 pack_panels_f64(const QTensorView& q, int blk, int nr) {
   return out;
 }
 
+PanelsF64 pack_panels_split(const QTensorView& q, int blk, int nr) {
+  PanelsF64 out;
+  const int64_t N = q.layout.rows, K = q.layout.length;
+  const int shift = elem_shift(format_traits(q.spec.format).elem);
+  const int64_t nblk = (K + blk - 1) / blk, kp = nblk * blk, panels = (N + nr - 1) / nr;
+  out.b.assign(size_t(panels * kp * 2 * nr), 0.0);
+  out.s.assign(size_t(panels * nblk * nr), 0.0);
+  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<double> row(static_cast<size_t>(kp));
+    for (int64_t p = p0; p < p1; ++p)
+      for (int j = 0; j < nr; ++j) {
+        const int64_t n = p * nr + j;
+        if (n >= N) break;
+        row_ints_f64(q, n, kp, row.data());
+        double* dst = out.b.data() + p * kp * 2 * nr + j;
+        for (int64_t k = 0; k < kp; ++k) {
+          const double v = row[size_t(k)];
+          // hi = trunc(v / 2^16), lo = v - hi * 2^16: exact, |lo| < 2^16.
+          const double hi = std::isfinite(v) ? std::trunc(v * (1.0 / 65536.0)) : v;
+          dst[(2 * k) * nr] = hi;
+          dst[(2 * k + 1) * nr] = std::isfinite(v) ? v - hi * 65536.0 : 0.0;
+        }
+        for (int64_t b = 0; b < nblk; ++b)
+          out.s[size_t((p * nblk + b) * nr + j)] = scale_f64(q, n, b, shift);
+      }
+  });
+  return out;
+}
+
 }  // namespace gemm_detail
 }  // namespace fp4train

@@ -51,6 +51,8 @@ struct PanelsF64 {
 };
 RowsF64 pack_rows_f64(const QTensorView& q, int blk);
 PanelsF64 pack_panels_f64(const QTensorView& q, int blk, int nr);
+// E5M2 B side of the split kernels: b = panels x kp x 2 (hi, lo) x nr.
+PanelsF64 pack_panels_split(const QTensorView& q, int blk, int nr);
 
 }  // namespace gemm_detail
 }  // namespace fp4train

@@ -1,6 +1,6 @@
-// qgemm's wide-integer path: element pairs whose block sums can exceed 2^53
-// (E4M3 x E5M2: up to 2^54.6; E5M2 x E5M2: up to 2^68.6, 128-bit), so the
-// exact double FMAs of the f64 kernels do not apply. Portable C++, threads
+// qgemm's wide-integer path: E5M2 x E5M2, whose block sums can reach 2^68.6
+// (128-bit), so the exact double FMAs of the f64 kernels do not apply (and
+// the exact finish of the split kernels' rare lanes, split_term_exact). Portable C++, threads
 // over output rows; each output still adds its blocks in increasing K order.
 // Only E8M0 or unit block scales reach here (j = 1), so a block term is
 // round_scaled(S, ea + eb - shifts); NaN scales and NaN/Inf element codes are
@@ -89,6 +89,14 @@ void wide_impl(const WideRows& A, const WideRows& B, int64_t M, int64_t N, int b
 }
 
 }  // namespace
+
+float split_term_exact(double hi, double lo, double sa, double sb) {
+  if (std::isnan(sa) || std::isnan(sb)) return std::nanf("");
+  const double v = hi * 65536.0 + lo;
+  if (!std::isfinite(hi) || !std::isfinite(lo)) return float(v * sb * sa);  // NaN or +-Inf
+  const int64_t s = int64_t(hi) * 65536 + int64_t(lo);  // |hi|, |lo| < 2^39: exact
+  return round_scaled(s, std::ilogb(sa) + std::ilogb(sb));
+}
 
 void qgemm_wide_acc(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
                     float* c) {

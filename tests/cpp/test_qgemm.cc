@@ -10,7 +10,7 @@
 //   QGemm         qgemm (every supported ISA, 1 and 2 threads) against
 //                 qgemm_ref bit for bit, for every format pair and awkward
 //                 shapes; errors name the argument.
-//   GemmF32       gemm_f32 (every ISA) against gemm_f32_ref bit for bit.
+//   QGemmF32      gemm_f32 (every ISA) against gemm_f32_ref bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -550,7 +550,7 @@ TEST(QGemm, ErrorsNameTheArgument) {
 // ---------------------------------------------------------------------------
 // gemm_f32
 
-TEST(GemmF32, FastEqualsRefEveryIsa) {
+TEST(QGemmF32, FastEqualsRefEveryIsa) {
   const Shape shapes[] = {{1, 1, 1}, {1, 37, 61}, {37, 1, 127}, {7, 33, 5}, {61, 37, 127},
                           {9, 65, 300}, {17, 31, 600}, {0, 5, 3}, {4, 6, 0}};
   uint64_t seed = 77;
@@ -589,7 +589,7 @@ TEST(GemmF32, FastEqualsRefEveryIsa) {
 // The ref is the fma chain: acc = fma(1, -1, 0) = -1, then
 // fma(1 + e, 1 - e, -1) = -e^2 exactly, where mul + add would give
 // RN(1 - e^2) - 1 = 0.
-TEST(GemmF32, RefIsTheFmaChain) {
+TEST(QGemmF32, RefIsTheFmaChain) {
   const float e = std::ldexp(1.0f, -13);
   const float a[2] = {1.0f, 1.0f + e};
   const float b[2] = {-1.0f, 1.0f - e};
