@@ -5,14 +5,6 @@
 namespace fp4train {
 
 namespace {
-// name, bits, mbits, emin, emax, max
-const ElemTraits kElem[] = {
-    {"e2m1", 4, 1, 0, 2, 6.0f},
-    {"e4m3", 8, 3, -6, 8, 448.0f},
-    {"e5m2", 8, 2, -14, 15, 57344.0f},
-    {"bf16", 16, 7, -126, 127, 3.38953139e38f},
-    {"fp32", 32, 23, -126, 127, 3.40282347e38f},
-};
 const FormatTraits kFormats[kNumFormats] = {
     {"mxfp4", ElemType::kE2M1, kBlockMx, ScaleType::kE8M0, false},
     {"nvfp4", ElemType::kE2M1, kBlockNv, ScaleType::kE4M3, true},
@@ -27,7 +19,6 @@ const char* const kScaleRuleNames[] = {"floor", "rceil", "ceil", "even"};
 const char* const kRoundingNames[] = {"nearest", "nearest_away", "stochastic"};
 }  // namespace
 
-const ElemTraits& elem_traits(ElemType e) { return kElem[int(e)]; }
 const FormatTraits& format_traits(Format f) { return kFormats[int(f)]; }
 
 std::string format_names_joined() {

@@ -42,7 +42,16 @@ struct FormatTraits {
   bool tensor_scale;   // has an FP32 per-tensor scale
 };
 
-const ElemTraits& elem_traits(ElemType e);
+// name, bits, mbits, emin, emax, max. Inline so that per-element rounding
+// code sees constants (an out-of-line lookup per element cost ~2x).
+inline constexpr ElemTraits kElemTraits[] = {
+    {"e2m1", 4, 1, 0, 2, 6.0f},
+    {"e4m3", 8, 3, -6, 8, 448.0f},
+    {"e5m2", 8, 2, -14, 15, 57344.0f},
+    {"bf16", 16, 7, -126, 127, 3.38953139e38f},
+    {"fp32", 32, 23, -126, 127, 3.40282347e38f},
+};
+constexpr const ElemTraits& elem_traits(ElemType e) { return kElemTraits[int(e)]; }
 const FormatTraits& format_traits(Format f);
 
 inline bool has_block_scales(Format f) { return format_traits(f).block > 0; }
