@@ -8,28 +8,13 @@
 #include <vector>
 
 #include "bindings/numpy_io.h"
+#include "bindings/quant_args.h"
 #include "hadamard/hadamard.h"
 #include "quant/quantize.h"
 
 namespace fp4train {
 
 namespace {
-
-// None -> empty (all +1); else a 1-D real vector, copied to float32. Length
-// and values (+-1 only) are checked against n by validate_hadamard_signs.
-std::vector<float> signs_of(const py::handle& obj, int64_t n, const char* arg = "signs") {
-  if (obj.is_none()) return {};
-  F32Array a = as_f32_array(obj, arg);
-  FP4_CHECK(a.ndim() == 1, arg,
-            "expected a 1-D vector of " + std::to_string(n) + " entries +1/-1, got " +
-                std::to_string(a.ndim()) + " dimensions");
-  std::vector<float> s(a.data(), a.data() + a.size());
-  FP4_CHECK(int64_t(s.size()) == n, arg,
-            "expected " + std::to_string(n) + " entries (one per element of a block), got " +
-                std::to_string(s.size()));
-  validate_hadamard_signs(s, n, arg);
-  return s;
-}
 
 // The array, its shape, and the normalized axis, with `size` checked
 // against the axis length.
@@ -46,13 +31,6 @@ Prepared prepare(const py::handle& x, const char* arg, int64_t size, int64_t axi
   p.axis = normalize_axis(axis, int(p.shape.size()));
   validate_hadamard_size(size, p.shape[size_t(p.axis)]);
   return p;
-}
-
-SignPolicy parse_policy(const std::string& name) {
-  if (name == "none") return SignPolicy::kNone;
-  if (name == "fixed") return SignPolicy::kFixed;
-  if (name == "per_step") return SignPolicy::kPerStep;
-  throw ArgumentError("signs", "expected one of none, fixed, per_step, got '" + name + "'");
 }
 
 }  // namespace
@@ -84,7 +62,7 @@ void bind_hadamard(py::module_& m) {
         HadamardSpec h;
         validate_hadamard_size(size, size);
         h.size = int(size);
-        h.signs = parse_policy(policy);
+        h.signs = parse_sign_policy(policy);
         h.seed = as_seed(seed, "seed");
         if (!vector.is_none()) h.vector = signs_of(vector, size, "vector");
         const uint64_t t = as_seed(step, "step");
@@ -92,50 +70,22 @@ void bind_hadamard(py::module_& m) {
         return to_numpy(std::move(s), {int64_t(size)});
       },
       py::arg("size"), py::arg("signs"), py::arg("seed"), py::arg("vector"), py::arg("step"));
+}
 
-  // Fused transform + quantize: returns the same dict as _core.quantize.
-  m.def(
-      "quantize_hadamard",
-      [](const py::handle& x, int64_t axis, const std::string& format,
-         const std::string& rounding, const std::string& scale_rule, double prescale,
-         bool block_2d, const py::handle& seed, int64_t size, const py::handle& signs) {
-        Prepared p = prepare(x, "x", size, axis);
-        const QuantSpec spec =
-            spec_from_args(format, scale_rule, rounding, prescale, block_2d, seed);
-        make_layout(p.shape, p.axis, spec);  // validate the quantization too
-        const std::vector<float> s = signs_of(signs, size);
-        QTensor q;
-        {
-          py::gil_scoped_release release;
-          q = quantize_hadamard(p.a.data(), p.shape, p.axis, spec, int(size), s);
-        }
-        return qtensor_to_dict(std::move(q));
-      },
-      py::arg("x"), py::arg("axis"), py::arg("format"), py::arg("rounding"),
-      py::arg("scale_rule"), py::arg("prescale"), py::arg("block_2d"), py::arg("seed"),
-      py::arg("size"), py::arg("signs"));
-
-  m.def(
-      "fake_quantize_hadamard",
-      [](const py::handle& x, int64_t axis, const std::string& format,
-         const std::string& rounding, const std::string& scale_rule, double prescale,
-         bool block_2d, const py::handle& seed, int64_t size, const py::handle& signs) {
-        Prepared p = prepare(x, "x", size, axis);
-        const QuantSpec spec =
-            spec_from_args(format, scale_rule, rounding, prescale, block_2d, seed);
-        make_layout(p.shape, p.axis, spec);
-        const std::vector<float> s = signs_of(signs, size);
-        py::array_t<float> out = new_f32(p.shape);
-        float* o = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          fake_quantize_hadamard(p.a.data(), p.shape, p.axis, spec, int(size), s, o);
-        }
-        return out;
-      },
-      py::arg("x"), py::arg("axis"), py::arg("format"), py::arg("rounding"),
-      py::arg("scale_rule"), py::arg("prescale"), py::arg("block_2d"), py::arg("seed"),
-      py::arg("size"), py::arg("signs"));
+// None -> empty (all +1); else a 1-D real vector, copied to float32. Length
+// and values (+-1 only) are checked against n by validate_hadamard_signs.
+std::vector<float> signs_of(const py::handle& obj, int64_t n, const char* arg) {
+  if (obj.is_none()) return {};
+  F32Array a = as_f32_array(obj, arg);
+  FP4_CHECK(a.ndim() == 1, arg,
+            "expected a 1-D vector of " + std::to_string(n) + " entries +1/-1, got " +
+                std::to_string(a.ndim()) + " dimensions");
+  std::vector<float> s(a.data(), a.data() + a.size());
+  FP4_CHECK(int64_t(s.size()) == n, arg,
+            "expected " + std::to_string(n) + " entries (one per element of a block), got " +
+                std::to_string(s.size()));
+  validate_hadamard_signs(s, n, arg);
+  return s;
 }
 
 }  // namespace fp4train

@@ -3,6 +3,8 @@
 #include <pybind11/stl.h>
 
 #include "bindings/numpy_io.h"
+#include "bindings/quant_args.h"
+#include "hadamard/hadamard.h"
 #include "formats/formats.h"
 #include "quant/quantize.h"
 
@@ -28,45 +30,48 @@ void bind_quant(py::module_& m) {
   });
 
   // Returns a dict with codes, scales, tensor_scale; Python wraps it in QTensor.
+  // hadamard_size > 0 fuses a blockwise Hadamard transform (signs: None or +-1).
   m.def(
       "quantize",
       [](const py::handle& x, int64_t axis, const std::string& format,
          const std::string& rounding, const std::string& scale_rule, double prescale,
-         bool block_2d, const py::handle& seed) {
-        F32Array a = as_f32_array(x, "x");
-        const QuantSpec spec = spec_from_args(format, scale_rule, rounding, prescale, block_2d, seed);
-        const std::vector<int64_t> shape = shape_of(a);
-        const int ax = normalize_axis(axis, int(shape.size()));
+         bool block_2d, const py::handle& seed, int64_t hadamard_size, const py::handle& signs) {
+        QuantArgs a = quant_args(x, axis, format, rounding, scale_rule, prescale, block_2d, seed,
+                                 hadamard_size, signs);
         QTensor q;
         {
           py::gil_scoped_release release;
-          q = quantize(a.data(), shape, ax, spec);
+          q = a.hadamard_size ? quantize_hadamard(a.x.data(), a.shape, a.axis, a.spec,
+                                                  a.hadamard_size, a.signs)
+                              : quantize(a.x.data(), a.shape, a.axis, a.spec);
         }
         return qtensor_to_dict(std::move(q));
       },
       py::arg("x"), py::arg("axis"), py::arg("format"), py::arg("rounding"),
-      py::arg("scale_rule"), py::arg("prescale"), py::arg("block_2d"), py::arg("seed"));
+      py::arg("scale_rule"), py::arg("prescale"), py::arg("block_2d"), py::arg("seed"),
+      py::arg("hadamard_size") = 0, py::arg("signs") = py::none());
 
   m.def(
       "fake_quantize",
       [](const py::handle& x, int64_t axis, const std::string& format,
          const std::string& rounding, const std::string& scale_rule, double prescale,
-         bool block_2d, const py::handle& seed) {
-        F32Array a = as_f32_array(x, "x");
-        const QuantSpec spec = spec_from_args(format, scale_rule, rounding, prescale, block_2d, seed);
-        const std::vector<int64_t> shape = shape_of(a);
-        const int ax = normalize_axis(axis, int(shape.size()));
-        make_layout(shape, ax, spec);  // validate before allocating
-        py::array_t<float> out = new_f32(shape);
+         bool block_2d, const py::handle& seed, int64_t hadamard_size, const py::handle& signs) {
+        QuantArgs a = quant_args(x, axis, format, rounding, scale_rule, prescale, block_2d, seed,
+                                 hadamard_size, signs);
+        py::array_t<float> out = new_f32(a.shape);
         float* o = out.mutable_data();
         {
           py::gil_scoped_release release;
-          fake_quantize(a.data(), shape, ax, spec, o);
+          if (a.hadamard_size)
+            fake_quantize_hadamard(a.x.data(), a.shape, a.axis, a.spec, a.hadamard_size, a.signs, o);
+          else
+            fake_quantize(a.x.data(), a.shape, a.axis, a.spec, o);
         }
         return out;
       },
       py::arg("x"), py::arg("axis"), py::arg("format"), py::arg("rounding"),
-      py::arg("scale_rule"), py::arg("prescale"), py::arg("block_2d"), py::arg("seed"));
+      py::arg("scale_rule"), py::arg("prescale"), py::arg("block_2d"), py::arg("seed"),
+      py::arg("hadamard_size") = 0, py::arg("signs") = py::none());
 
   m.def(
       "dequantize",

@@ -1,5 +1,8 @@
 #include "bindings/numpy_io.h"
 
+#include "bindings/quant_args.h"
+#include "hadamard/hadamard.h"
+
 #include <cmath>
 
 namespace fp4train {
@@ -91,6 +94,24 @@ QuantSpec spec_from_args(const std::string& format, const std::string& scale_rul
   s.block_2d = block_2d;
   s.seed = as_seed(seed);
   return s;
+}
+
+QuantArgs quant_args(const py::handle& x, int64_t axis, const std::string& format,
+                     const std::string& rounding, const std::string& scale_rule, double prescale,
+                     bool block_2d, const py::handle& seed, int64_t hadamard_size,
+                     const py::handle& signs) {
+  QuantArgs a;
+  a.x = as_f32_array(x, "x");
+  a.spec = spec_from_args(format, scale_rule, rounding, prescale, block_2d, seed);
+  a.shape = shape_of(a.x);
+  a.axis = normalize_axis(axis, int(a.shape.size()));
+  make_layout(a.shape, a.axis, a.spec);  // validate before any allocation
+  if (hadamard_size != 0) {
+    validate_hadamard_size(hadamard_size, a.shape[size_t(a.axis)]);
+    a.hadamard_size = int(hadamard_size);
+    a.signs = signs_of(signs, hadamard_size);
+  }
+  return a;
 }
 
 py::dict qtensor_to_dict(QTensor&& q) {

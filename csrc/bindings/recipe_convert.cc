@@ -122,13 +122,13 @@ HadamardSpec hadamard_from_py(const py::handle& o, const std::string& path) {
                 std::string(py::str(index)));
   h.size = int(n);
   const std::string si = path + ".signs";
-  h.signs = recipe_parse_sign_policy(name_field(d, "signs", si, "none", "none, fixed, per_step"), si);
+  h.signs = parse_sign_policy(name_field(d, "signs", si, "none", "none, fixed, per_step"), si);
   if (d.contains("seed")) h.seed = as_seed(d["seed"], (path + ".seed").c_str());
   if (d.contains("vector") && !d["vector"].is_none()) {
     const std::string vp = path + ".vector";
     FP4_CHECK(h.signs == SignPolicy::kFixed, vp,
               std::string("an explicit sign vector needs signs 'fixed', got signs '") +
-                  recipe_sign_policy_name(h.signs) + "'");
+                  sign_policy_name(h.signs) + "'");
     py::handle v = d["vector"];
     if (!py::isinstance<py::list>(v) && !py::isinstance<py::tuple>(v) &&
         !py::isinstance<py::array>(v))
@@ -182,7 +182,7 @@ py::object hadamard_to_py(const HadamardSpec& h) {
   if (!h.enabled()) return py::none();
   py::dict d;
   d["size"] = h.size;
-  d["signs"] = recipe_sign_policy_name(h.signs);
+  d["signs"] = sign_policy_name(h.signs);
   d["seed"] = h.seed;
   if (h.vector.empty()) {
     d["vector"] = py::none();

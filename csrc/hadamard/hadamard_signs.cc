@@ -62,6 +62,21 @@ void validate_hadamard_spec(const HadamardSpec& spec, const char* arg) {
   validate_hadamard_signs(spec.vector, spec.size, (a + ".vector").c_str());
 }
 
+const char* sign_policy_name(SignPolicy s) {
+  switch (s) {
+    case SignPolicy::kNone: return "none";
+    case SignPolicy::kFixed: return "fixed";
+    case SignPolicy::kPerStep: return "per_step";
+  }
+  return "?";
+}
+
+SignPolicy parse_sign_policy(const std::string& name, const std::string& arg) {
+  for (SignPolicy s : {SignPolicy::kNone, SignPolicy::kFixed, SignPolicy::kPerStep})
+    if (name == sign_policy_name(s)) return s;
+  throw ArgumentError(arg, "expected one of none, fixed, per_step, got '" + name + "'");
+}
+
 std::vector<float> hadamard_signs(const HadamardSpec& spec, uint64_t step) {
   validate_hadamard_spec(spec);
   const int n = spec.size;

@@ -24,4 +24,8 @@ struct HadamardSpec {
   bool enabled() const { return size > 0; }
 };
 
+// "none", "fixed", "per_step" (the Python names); parse throws ArgumentError naming `arg`.
+const char* sign_policy_name(SignPolicy s);
+SignPolicy parse_sign_policy(const std::string& name, const std::string& arg = "signs");
+
 }  // namespace fp4train

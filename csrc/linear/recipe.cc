@@ -2,14 +2,14 @@
 
 #include <cmath>
 
+#include "gemm/qgemm.h"
+#include "hadamard/hadamard.h"
 #include "util/check.h"
 
 namespace fp4train {
 
 namespace {
 
-const char* const kSignPolicyNames[] = {"none", "fixed", "per_step"};
-constexpr int kHadamardMaxSize = 32768;
 
 std::string quoted(const char* s) { return std::string("'") + s + "'"; }
 
@@ -41,20 +41,6 @@ bool operator==(const Recipe& x, const Recipe& y) {
   return x.fprop == y.fprop && x.dgrad == y.dgrad && x.wgrad == y.wgrad && x.name == y.name;
 }
 
-const char* recipe_sign_policy_name(SignPolicy s) { return kSignPolicyNames[int(s)]; }
-
-SignPolicy recipe_parse_sign_policy(const std::string& name, const std::string& arg) {
-  for (int i = 0; i < 3; ++i)
-    if (name == kSignPolicyNames[i]) return SignPolicy(i);
-  throw ArgumentError(arg, "expected one of none, fixed, per_step, got '" + name + "'");
-}
-
-int reduction_block(Format f) {
-  if (!is_block_quantized(f)) return 0;
-  const int block = format_traits(f).block;
-  return block > 0 ? block : kVirtualBlock;
-}
-
 void validate(const OperandConfig& op, const std::string& path) {
   FP4_CHECK(int(op.format) < kNumFormats, path + ".format",
             "expected one of " + format_names_joined());
@@ -75,39 +61,23 @@ void validate(const OperandConfig& op, const std::string& path) {
 }
 
 void validate_hadamard(const HadamardSpec& h, const std::string& path) {
-  FP4_CHECK(int(h.signs) < 3, path + ".signs",
-            "expected one of none, fixed, per_step");
   if (!h.enabled()) {
     // size 0 is "no transform" (Python: hadamard=None); nothing else may be set.
     FP4_CHECK(h.size == 0, path + ".size",
-              "expected a power of two in [2, " + std::to_string(kHadamardMaxSize) + "], got " +
+              "expected 0 (no transform) or a power of two in [2, 32768], got " +
                   std::to_string(h.size));
     FP4_CHECK(h.signs == SignPolicy::kNone && h.seed == 0 && h.vector.empty(), path,
               "size 0 means no transform: signs, seed and vector must keep their defaults");
     return;
   }
-  const bool pow2 = (h.size & (h.size - 1)) == 0;
-  FP4_CHECK(h.size >= 2 && h.size <= kHadamardMaxSize && pow2, path + ".size",
-            "expected a power of two in [2, " + std::to_string(kHadamardMaxSize) + "], got " +
-                std::to_string(h.size));
-  if (h.vector.empty()) return;
-  FP4_CHECK(h.signs == SignPolicy::kFixed, path + ".vector",
-            std::string("an explicit sign vector needs signs 'fixed', got signs '") +
-                recipe_sign_policy_name(h.signs) + "'");
-  FP4_CHECK(int64_t(h.vector.size()) == h.size, path + ".vector",
-            "expected " + std::to_string(h.size) + " signs (the size), got " +
-                std::to_string(h.vector.size()));
-  for (size_t i = 0; i < h.vector.size(); ++i)
-    FP4_CHECK(h.vector[i] == 1.0f || h.vector[i] == -1.0f, path + ".vector",
-              "expected entries +1 or -1, got " + std::to_string(h.vector[i]) + " at index " +
-                  std::to_string(i));
+  validate_hadamard_spec(h, path.c_str());
 }
 
 void validate(const GemmConfig& g, const std::string& path) {
   validate(g.a, path + ".a");
   validate(g.b, path + ".b");
   validate_hadamard(g.hadamard, path + ".hadamard");
-  const int ka = reduction_block(g.a.format), kb = reduction_block(g.b.format);
+  const int ka = qgemm_k_block(g.a.format), kb = qgemm_k_block(g.b.format);
   FP4_CHECK(ka == 0 || kb == 0 || ka == kb, path + ".b",
             "expected the block size of a along the reduction axis (" + std::to_string(ka) +
                 ", format " + quoted(format_name(g.a.format)) + "), got format " +

@@ -72,13 +72,5 @@ void validate_hadamard(const HadamardSpec& h, const std::string& path);
 void validate(const GemmConfig& g, const std::string& path);
 void validate(const Recipe& r, const std::string& path = "recipe");
 
-// Names of the sign policies ("none", "fixed", "per_step"), as in Python.
-const char* recipe_sign_policy_name(SignPolicy s);
-// Throws ArgumentError naming `arg` for an unknown name.
-SignPolicy recipe_parse_sign_policy(const std::string& name, const std::string& arg);
-
-// Block size along K that qgemm matches between operands: the format's block,
-// kVirtualBlock for per-tensor FP8, 0 for bf16/fp32 (float32 GEMM path).
-int reduction_block(Format f);
 
 }  // namespace fp4train

@@ -150,9 +150,8 @@ def quantize(x, format="mxfp4", axis=-1, rounding="nearest", scale_rule="floor",
         d = _core.quantize(x, int(axis), format, rounding, scale_rule, float(prescale),
                            bool(block_2d), seed)
     else:
-        d = _core.quantize_hadamard(x, int(axis), format, rounding, scale_rule,
-                                    float(prescale), bool(block_2d), seed,
-                                    *_fused_args(hadamard, step))
+        d = _core.quantize(x, int(axis), format, rounding, scale_rule, float(prescale),
+                           bool(block_2d), seed, *_fused_args(hadamard, step))
     shape = np.shape(x)
     return QTensor(d["codes"], d["scales"], d["tensor_scale"], shape,
                    int(axis) % len(shape), format, scale_rule, rounding, float(prescale),
@@ -176,8 +175,8 @@ def fake_quantize(x, format="mxfp4", axis=-1, rounding="nearest", scale_rule="fl
     _check_axis(axis)
     _check_prescale(prescale)
     if hadamard is not None:
-        return _core.fake_quantize_hadamard(x, int(axis), format, rounding, scale_rule,
-                                            float(prescale), bool(block_2d), seed,
-                                            *_fused_args(hadamard, step))
+        return _core.fake_quantize(x, int(axis), format, rounding, scale_rule,
+                                   float(prescale), bool(block_2d), seed,
+                                   *_fused_args(hadamard, step))
     return _core.fake_quantize(x, int(axis), format, rounding, scale_rule, float(prescale),
                                bool(block_2d), seed)
