@@ -211,3 +211,13 @@ def test_format_info():
     assert ft.format_info("mxfp4")["scale"] == "e8m0"
     with pytest.raises(ValueError, match="'format'"):
         ft.format_info("int4")
+
+
+def test_core_stub_lists_every_public_function():
+    """python/fp4train/_core.pyi stays in step with the compiled module."""
+    import re
+    from pathlib import Path
+    stub = (Path(ft.__file__).parent / "_core.pyi").read_text()
+    declared = set(re.findall(r"^(?:def|class) (\w+)", stub, re.M))
+    public = {n for n in dir(ft._core) if not n.startswith("_")}
+    assert public == declared, f"missing in stub: {public - declared}; stale: {declared - public}"
