@@ -23,3 +23,15 @@ def test_example_runs(name):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert len(proc.stdout.strip().splitlines()) >= 3, f"{name} printed almost nothing"
+
+
+def test_readme_quickstart_runs():
+    """The README's Python quickstart is executed as written."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Quickstart")
+    block = text[text.index("```python", start) + len("```python"):]
+    code = block[:block.index("```")]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
