@@ -11,6 +11,30 @@ import os
 import numpy as np
 
 
+def _openblas():
+    """The loaded OpenBLAS as a ctypes library, or None."""
+    np.ones((2, 2), np.float32) @ np.ones((2, 2), np.float32)  # make sure the BLAS is loaded
+    libs = sorted({line.split()[-1] for line in open("/proc/self/maps")
+                   if "blas" in line.rsplit("/", 1)[-1] and ".so" in line})
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def set_blas_threads(n):
+    """Set OpenBLAS's thread count (no-op for other BLAS); returns whether it applied."""
+    lib = _openblas()
+    if lib is None or not hasattr(lib, "openblas_set_num_threads"):
+        return False
+    lib.openblas_set_num_threads(int(n))
+    return True
+
+
 def blas_description():
     numpy_probe = np.ones((2, 2), np.float32)
     numpy_probe @ numpy_probe  # make sure the BLAS is loaded

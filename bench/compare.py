@@ -1,0 +1,143 @@
+"""fp4train against same-run baselines: the issue-6 performance table.
+
+Run: .venv/bin/python bench/compare.py [--quick] [--threads 1,2]
+
+Everything is measured in this one process, best of --repeat runs after a
+warm-up, and printed as ratios against baselines measured in the same run:
+  * quantizers vs a memcpy of their float32 input (numpy.copyto, 1 thread);
+  * qgemm vs numpy float32 matmul of the same shape (GFLOP/s ratio);
+  * Linear forward+backward vs numpy's three float32 GEMMs of the layer.
+numpy must use OpenBLAS with its AVX-512 kernels for the GEMM baselines to be
+fair: if OPENBLAS_CORETYPE is set (the environment here forces Haswell,
+which halves OpenBLAS), the script re-executes itself without it, and it
+prints the BLAS and kernel numpy actually used.
+"""
+import argparse
+import os
+import sys
+import time
+
+if os.environ.get("OPENBLAS_CORETYPE") and "--keep-coretype" not in sys.argv:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+import numpy as np  # noqa: E402
+
+import fp4train as ft  # noqa: E402
+import fp4train.nn as nn  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from blas_info import blas_description, set_blas_threads  # noqa: E402
+
+
+def best(fn, repeat):
+    fn()
+    t = float("inf")
+    for _ in range(repeat):
+        s = time.perf_counter()
+        fn()
+        t = min(t, time.perf_counter() - s)
+    return t
+
+
+class Table:
+    def __init__(self, title, unit):
+        self.title, self.unit, self.rows = title, unit, []
+
+    def add(self, name, value, baseline, lower_is_better):
+        ratio = baseline / value if lower_is_better else value / baseline
+        self.rows.append((name, value, baseline, ratio))
+
+    def print(self, value_head, base_head, ratio_head):
+        print(f"\n{self.title}")
+        print(f"  {'case':<40} {value_head:>12} {base_head:>12} {ratio_head:>12}")
+        for name, v, b, r in self.rows:
+            print(f"  {name:<40} {v:12.2f} {b:12.2f} {r:12.2f}")
+
+
+def quantizers(args, rng):
+    n = 4096 if not args.quick else 2048
+    x = rng.standard_normal((n, n)).astype(np.float32)
+    dst = np.empty_like(x)
+    t_copy = best(lambda: np.copyto(dst, x), args.repeat)
+    t = Table(f"Quantizers on {n}x{n} float32 (time in ms; memcpy = numpy.copyto of the input, "
+              f"1 thread; ratio = time / memcpy, target <= 1.0, fused H16 <= 1.25)", "ms")
+    cases = [("quantize mxfp4 nearest", lambda: ft.quantize(x, "mxfp4")),
+             ("quantize nvfp4 nearest", lambda: ft.quantize(x, "nvfp4")),
+             ("fake_quantize mxfp4 nearest", lambda: ft.fake_quantize(x, "mxfp4")),
+             ("fake_quantize nvfp4 nearest", lambda: ft.fake_quantize(x, "nvfp4")),
+             ("quantize mxfp4 stochastic", lambda: ft.quantize(x, "mxfp4", rounding="stochastic")),
+             ("quantize mxfp4 + fused Hadamard-16",
+              lambda: ft.quantize(x, "mxfp4", hadamard=ft.HadamardSpec(16)))]
+    for name, fn in cases:
+        tt = best(fn, args.repeat)
+        t.rows.append((name, 1e3 * tt, 1e3 * t_copy, tt / t_copy))
+    t.print("ms", "memcpy ms", "x memcpy")
+
+
+def gemms(args, rng):
+    shapes = [(2048, 2048, 2048), (4096, 1024, 1024), (1024, 4096, 1024)]
+    if args.quick:
+        shapes = [(1024, 1024, 1024)]
+    t = Table("qgemm (GFLOP/s; baseline numpy float32 matmul of the same shape; target mxfp4 >= "
+              "2.0x, nvfp4 >= 1.5x at 2048^3)", "GFLOP/s")
+    for m, k, n in shapes:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((n, k)).astype(np.float32)
+        flops = 2.0 * m * n * k
+        base = flops / best(lambda: a @ b.T, args.repeat) / 1e9
+        for fmt, tiles in (("mxfp4", False), ("nvfp4", True), ("mxfp8_e4m3", False)):
+            qa = ft.quantize(a, fmt)
+            qb = ft.quantize(b, fmt, block_2d=tiles)
+            g = flops / best(lambda: ft.qgemm(qa, qb), args.repeat) / 1e9
+            label = f"{fmt}{' x 2-D tiles' if tiles else ''} {m}x{k}x{n}"
+            t.rows.append((label, g, base, g / base))
+    t.print("GFLOP/s", "numpy", "x numpy")
+
+
+def linear(args, rng):
+    tokens, fin, fout = (4096, 1024, 1024) if not args.quick else (1024, 512, 512)
+    x = rng.standard_normal((tokens, fin)).astype(np.float32)
+    dy = rng.standard_normal((tokens, fout)).astype(np.float32)
+    w = rng.standard_normal((fout, fin)).astype(np.float32)
+    t_np = best(lambda: (x @ w.T, dy @ w, dy.T @ x), args.repeat)
+    t = Table(f"Linear forward+backward, (tokens, in, out) = ({tokens}, {fin}, {fout}), "
+              f"quantization included (ms; baseline numpy's 3 float32 GEMMs; target "
+              f"mxfp4_all >= 1.3x)", "ms")
+    for name in ("fp32", "bf16", "mxfp4_all", "nvfp4_2d_rht16"):
+        layer = nn.Linear(fin, fout, recipe=name, bias=False)
+        layer.weight.data[...] = w
+
+        def step():
+            layer.forward(x)
+            layer.backward(dy)
+
+        tt = best(step, args.repeat)
+        t.rows.append((name, 1e3 * tt, 1e3 * t_np, t_np / tt))
+    t.print("ms", "numpy ms", "x numpy")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", default="2,1", help="thread counts to run, e.g. 2,1")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    p.add_argument("--keep-coretype", action="store_true",
+                   help="keep OPENBLAS_CORETYPE from the environment")
+    p.add_argument("--only", default="quantizers,gemms,linear")
+    args = p.parse_args()
+    print(blas_description())
+    print(f"fp4train {ft.__version__}, SIMD path {ft.get_isa()} (supported: "
+          f"{', '.join(ft.supported_isas())}), CPU cores {os.cpu_count()}")
+    for threads in [int(s) for s in args.threads.split(",")]:
+        ft.set_num_threads(threads)
+        applied = set_blas_threads(threads)
+        print(f"\n=== {threads} thread(s) (fp4train and {'OpenBLAS' if applied else 'numpy BLAS: unchanged'}) ===")
+        rng = np.random.default_rng(0)
+        for section in args.only.split(","):
+            {"quantizers": quantizers, "gemms": gemms, "linear": linear}[section](args, rng)
+    ft.set_num_threads(0)
+
+
+if __name__ == "__main__":
+    main()
