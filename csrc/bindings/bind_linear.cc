@@ -140,10 +140,8 @@ void bind_linear(py::module_& m) {
          uint64_t step) {
         const Recipe r = recipe_from_py(recipe);
         const GemmRole role = parse_role(gemm);
-        const GemmConfig& g = role == GemmRole::kFprop   ? r.fprop
-                              : role == GemmRole::kDgrad ? r.dgrad
-                                                         : r.wgrad;
-        std::vector<float> s = gemm_hadamard_signs(g, role, as_seed(layer_seed), step);
+        std::vector<float> s =
+            gemm_hadamard_signs(gemm_config(r, role), role, as_seed(layer_seed), step);
         const int64_t n = int64_t(s.size());
         return to_numpy(std::move(s), {n});
       },

@@ -1,8 +1,5 @@
 #include "linear/linear.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include "gemm/qgemm.h"
 #include "hadamard/hadamard.h"
 #include "quant/quantize.h"
@@ -51,9 +48,7 @@ void accumulate_bias_grad(const float* dy, int64_t tokens, int64_t out, float* d
 // Quantizes one operand of a GEMM of the layer at `step`.
 QTensor layer_operand(const LinearCtx& ctx, GemmRole role, int operand, const float* x,
                       int64_t rows, int64_t cols, int axis, uint64_t step) {
-  const GemmConfig& g = role == GemmRole::kFprop   ? ctx.config.recipe.fprop
-                        : role == GemmRole::kDgrad ? ctx.config.recipe.dgrad
-                                                   : ctx.config.recipe.wgrad;
+  const GemmConfig& g = gemm_config(ctx.config.recipe, role);
   const HadamardSpec h = layer_hadamard(g, role, ctx.config.seed);
   const std::vector<float> signs = gemm_hadamard_signs(g, role, ctx.config.seed, step);
   return quantize_operand(x, rows, cols, axis, operand == kA ? g.a : g.b,
@@ -61,6 +56,10 @@ QTensor layer_operand(const LinearCtx& ctx, GemmRole role, int operand, const fl
 }
 
 }  // namespace
+
+const GemmConfig& gemm_config(const Recipe& r, GemmRole role) {
+  return role == GemmRole::kFprop ? r.fprop : (role == GemmRole::kDgrad ? r.dgrad : r.wgrad);
+}
 
 int64_t LinearCtx::saved_bytes() const {
   return int64_t(x.size() * sizeof(float)) + x_wgrad.nbytes() +

@@ -73,6 +73,9 @@ void linear_backward(LinearCtx& ctx, const float* dy, int64_t tokens, const floa
 
 void linear_zero_saved(LinearCtx& ctx);  // drop what forward saved
 
+// The configuration of one GEMM of a recipe.
+const GemmConfig& gemm_config(const Recipe& r, GemmRole role);
+
 // The sign vector a GEMM's Hadamard uses at `step` in a layer with `layer_seed`
 // (empty when the GEMM has none).
 std::vector<float> gemm_hadamard_signs(const GemmConfig& g, GemmRole role, uint64_t layer_seed,
