@@ -27,6 +27,18 @@
 //         sums stay below 2^39, so the FMAs are exact, and S = hi * 2^16 + lo
 //         is exact in double when |S| < 2^52; other lanes (rare: huge sums,
 //         or NaN/Inf) go through split_term_exact (128-bit-free integers).
+//   fp4 (AVX-512 VNNI, E2M1 x E2M1 when both scales are E8M0 or both E4M3):
+//         A rows as for i8; B panel of 4-byte k-groups, bq[(g * NR + j) * 4 + r]
+//         = b[j][4g + r] (g counts groups over the whole padded K), ncorr[j]
+//         = -12 * block sum (int32) as the start of each block's vpdpbusd
+//         chain, so S is the exact int32 block sum. Scales as floats
+//         (qgemm_pack.h Fp4ScaleForm): E8M0 t = scalef(float(S), ea + eb),
+//         which is RN(S * 2^(ea+eb)) for every exponent (subnormals, overflow);
+//         E4M3 t = float(S) * (fa * fb): |S| * ja * jb < 2^24 with 4-bit
+//         scale significands, so every product is exact and t needs no
+//         rounding, hence acc = fma(float(S), fa * fb, acc) = RN(acc + t).
+//         These kernels read and write C directly (ldc), acc = +0 when
+//         `first`, else the value in C.
 // The block result is t = float((double(S) * sb) * sa): both products are
 // exact (S < 2^53 with power-of-two scales, or |S| < 2^12 with 18-bit nvfp4
 // scale integers), so the cast is the single rounding of NUMERICS §5.
@@ -54,6 +66,10 @@ using SplitKernel = void (*)(const double* const* a, const double* const* sa, co
 // qgemm_wide.cc; the SIMD kernels call it for the lanes they cannot finish.
 float split_term_exact(double hi, double lo, double sa, double sb);
 
+using Fp4Kernel = void (*)(const uint8_t* const* a, const float* const* sa, const int8_t* bq,
+                           const int32_t* ncorr, const float* sb, int64_t nblk, float* c,
+                           int64_t ldc, bool first);
+
 template <class Fn>
 struct KernelInfo {
   Fn fn;
@@ -79,6 +95,8 @@ KernelInfo<F32Kernel> f32_kernel_avx512();
 KernelInfo<I8Kernel> i8_kernel_avx512();
 KernelInfo<F64Kernel> f64_kernel_avx512();
 KernelInfo<SplitKernel> split_kernel_avx512();
+// blk 32 with E8M0 scales (exp = true) or blk 16 with E4M3 scales (false).
+KernelInfo<Fp4Kernel> fp4_kernel_avx512(bool exp);
 #endif
 
 }  // namespace gemm_detail

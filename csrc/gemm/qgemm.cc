@@ -8,6 +8,7 @@
 //   E5M2 x E5M2 (sums up to 2^68.6)      wide-integer path (qgemm_wide.cc)
 //   bf16 / fp32 on either side           dequantize both, gemm_f32
 // All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit.
+#include <algorithm>
 #include <vector>
 
 #include "gemm/gemm_f32.h"
@@ -46,6 +47,72 @@ void run_i8(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, in
                      B.s.data() + pb * NR, un, blk, acc);
             });
 }
+
+#ifdef FP4TRAIN_X86
+// E2M1 x E2M1 on the AVX-512 VNNI kernels. Tasks are blocks of row tiles x
+// blocks of panels; within a task, K runs in chunks of kKc elements (a 32 x
+// kKc B panel chunk stays in L1 across the task's row tiles), and each chunk
+// accumulates into C itself (the kernels load C unless it is the first
+// chunk). Edge tiles go through a local MR x NR buffer.
+void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk, bool exp,
+             float* c) {
+  const KernelInfo<Fp4Kernel> ker = fp4_kernel_avx512(exp);
+  const Fp4ScaleForm form = exp ? Fp4ScaleForm::kExp : Fp4ScaleForm::kValue;
+  const RowsFp4 A = pack_rows_fp4(a, blk, form);
+  const PanelsFp4 B = pack_panels_fp4(b, blk, ker.nr, form);
+  const int64_t kp = A.kp, nblk = A.nblk;
+  if (nblk == 0) {
+    std::fill(c, c + M * N, 0.0f);
+    return;
+  }
+  const int MR = ker.mr, NR = ker.nr;
+  constexpr int64_t kKc = 512;
+  const int64_t kc = kKc / blk;  // blocks per chunk
+  const int64_t row_tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
+  const int64_t tiles_per_task = 16, panels_per_task = 8;
+  const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
+  const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
+  parallel_for(rblocks * pblocks, 1, [&](int64_t t0, int64_t t1) {
+    alignas(64) float buf[16 * 64];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pb = t / rblocks, rb = t % rblocks;
+      const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
+      const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);
+      for (int64_t u0 = 0; u0 < nblk; u0 += kc) {
+        const int64_t un = std::min(kc, nblk - u0);
+        for (int64_t p = p0; p < p1; ++p) {
+          const int nr = int(std::min<int64_t>(NR, N - p * NR));
+          const int8_t* bq = B.b.data() + (p * kp + u0 * blk) * NR;
+          const int32_t* nc = B.ncorr.data() + (p * nblk + u0) * NR;
+          const float* sb = B.s.data() + (p * nblk + u0) * NR;
+          for (int64_t rt = r0; rt < r1; ++rt) {
+            const int64_t i0 = rt * MR;
+            const int mr = int(std::min<int64_t>(MR, M - i0));
+            const uint8_t* rows[16];
+            const float* srows[16];
+            for (int i = 0; i < MR; ++i) {
+              const int64_t r = i0 + (i < mr ? i : mr - 1);
+              rows[i] = A.a.data() + r * kp + u0 * blk;
+              srows[i] = A.s.data() + r * nblk + u0;
+            }
+            float* ct = c + i0 * N + p * NR;
+            if (mr == MR && nr == NR) {
+              ker.fn(rows, srows, bq, nc, sb, un, ct, N, u0 == 0);
+              continue;
+            }
+            if (u0 > 0)
+              for (int i = 0; i < mr; ++i)
+                for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
+            ker.fn(rows, srows, bq, nc, sb, un, buf, NR, u0 == 0);
+            for (int i = 0; i < mr; ++i)
+              for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];
+          }
+        }
+      }
+    }
+  });
+}
+#endif
 
 void run_f64(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
              float* c) {
@@ -126,7 +193,19 @@ void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
   const int blk = qgemm_k_block(fa);
   const ElemType ea = format_traits(fa).elem, eb = format_traits(fb).elem;
   const bool e5_e5 = ea == ElemType::kE5M2 && eb == ElemType::kE5M2;
-  if (ea == ElemType::kE2M1 && eb == ElemType::kE2M1) run_i8(a, b, M, N, blk, c);
+  if (ea == ElemType::kE2M1 && eb == ElemType::kE2M1) {
+#ifdef FP4TRAIN_X86
+    // The VNNI kernels when both sides have E8M0 scales in blocks of 32 or
+    // E4M3 scales in blocks of 16 (mxfp4, nvfp4); the i8 kernels otherwise.
+    const ScaleType sa = format_traits(fa).scale, sb = format_traits(fb).scale;
+    const bool e8 = sa == ScaleType::kE8M0 && sb == ScaleType::kE8M0 && blk == 32;
+    const bool e4 = sa == ScaleType::kE4M3 && sb == ScaleType::kE4M3 && blk == 16;
+    if (active_isa() == Isa::kAvx512 && (e8 || e4)) run_fp4(a, b, M, N, blk, e8, c);
+    else run_i8(a, b, M, N, blk, c);
+#else
+    run_i8(a, b, M, N, blk, c);
+#endif
+  }
   else if (e5_e5) qgemm_wide_acc(a, b, M, N, blk, c);
   else if (ea == ElemType::kE4M3 && eb == ElemType::kE5M2) run_split(a, b, M, N, blk, c);
   else if (ea == ElemType::kE5M2 && eb == ElemType::kE4M3) run_split_transposed(a, b, M, N, blk, c);
@@ -135,6 +214,7 @@ void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
   // C = RN(acc * RN(d_a * d_b)), then RN(C / p_a), RN(C / p_b).
   const float d = decode_factor(a) * decode_factor(b);
   const float pa = a.spec.prescale, pb = b.spec.prescale;
+  if (d == 1.0f && pa == 1.0f && pb == 1.0f) return;  // acc * 1 == acc (NaN stays NaN)
   parallel_for(M, 64, [&](int64_t m0, int64_t m1) {
     for (int64_t i = m0 * N; i < m1 * N; ++i) {
       float v = c[i] * d;

@@ -149,7 +149,79 @@ void split_avx512(const double* const* a, const double* const* sa, const double*
   }
 }
 
+constexpr int kFp4Mr = 6, kFp4Nr = 32;
+
+// 6 rows x 32 columns (two vectors), kBlk-element blocks of 4-byte k-groups:
+// one vpdpbusd per group, row and vector; float accumulators in registers.
+template <int kBlk, bool kExp>
+void fp4_avx512(const uint8_t* const* a, const float* const* sa, const int8_t* bq,
+                const int32_t* ncorr, const float* sb, int64_t nblk, float* c, int64_t ldc,
+                bool first) {
+  constexpr int kG = kBlk / 4;
+  __m512 f[kFp4Mr][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < kFp4Mr; ++i) {
+    f[i][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc);
+    f[i][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16);
+  }
+  const uint8_t* a0 = a[0];
+  const uint8_t* a1 = a[1];
+  const uint8_t* a2 = a[2];
+  const uint8_t* a3 = a[3];
+  const uint8_t* a4 = a[4];
+  const uint8_t* a5 = a[5];
+  for (int64_t bi = 0; bi < nblk; ++bi) {
+    const __m512i nc0 = _mm512_loadu_si512(ncorr + bi * kFp4Nr);
+    const __m512i nc1 = _mm512_loadu_si512(ncorr + bi * kFp4Nr + 16);
+    __m512i s[kFp4Mr][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < kFp4Mr; ++i) {
+      s[i][0] = nc0;
+      s[i][1] = nc1;
+    }
+    const int8_t* bb = bq + bi * kBlk * kFp4Nr;
+    const int64_t ko = bi * kBlk;
+#pragma GCC unroll 8
+    for (int g = 0; g < kG; ++g) {
+      const __m512i b0 = _mm512_loadu_si512(bb + g * 4 * kFp4Nr);
+      const __m512i b1 = _mm512_loadu_si512(bb + g * 4 * kFp4Nr + 64);
+      const uint8_t* const rows[kFp4Mr] = {a0, a1, a2, a3, a4, a5};
+#pragma GCC unroll 6
+      for (int i = 0; i < kFp4Mr; ++i) {
+        int32_t w;
+        std::memcpy(&w, rows[i] + ko + 4 * g, 4);
+        const __m512i av = _mm512_set1_epi32(w);
+        s[i][0] = _mm512_dpbusd_epi32(s[i][0], av, b0);
+        s[i][1] = _mm512_dpbusd_epi32(s[i][1], av, b1);
+      }
+    }
+    const __m512 sb0 = _mm512_loadu_ps(sb + bi * kFp4Nr);
+    const __m512 sb1 = _mm512_loadu_ps(sb + bi * kFp4Nr + 16);
+#pragma GCC unroll 6
+    for (int i = 0; i < kFp4Mr; ++i) {
+      const __m512 sav = _mm512_set1_ps(sa[i][bi]);
+      const __m512 x0 = _mm512_cvtepi32_ps(s[i][0]), x1 = _mm512_cvtepi32_ps(s[i][1]);  // exact
+      if (kExp) {
+        f[i][0] = _mm512_add_ps(f[i][0], _mm512_scalef_ps(x0, _mm512_add_ps(sav, sb0)));
+        f[i][1] = _mm512_add_ps(f[i][1], _mm512_scalef_ps(x1, _mm512_add_ps(sav, sb1)));
+      } else {
+        f[i][0] = _mm512_fmadd_ps(x0, _mm512_mul_ps(sav, sb0), f[i][0]);  // x * s exact
+        f[i][1] = _mm512_fmadd_ps(x1, _mm512_mul_ps(sav, sb1), f[i][1]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kFp4Mr; ++i) {
+    _mm512_storeu_ps(c + i * ldc, f[i][0]);
+    _mm512_storeu_ps(c + i * ldc + 16, f[i][1]);
+  }
+}
+
 }  // namespace
+
+KernelInfo<Fp4Kernel> fp4_kernel_avx512(bool exp) {
+  return {exp ? fp4_avx512<32, true> : fp4_avx512<16, false>, kFp4Mr, kFp4Nr};
+}
 
 KernelInfo<SplitKernel> split_kernel_avx512() { return {split_avx512, kSpMr, kSpNr}; }
 

@@ -1,6 +1,7 @@
 #include "gemm/qgemm_pack.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "formats/e2m1.h"
 #include "formats/e8m0.h"
@@ -119,6 +120,90 @@ PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr) {
           }
           out.corr[size_t((p * nblk + b) * nr + j)] = int16_t(12 * sum);
           out.s[size_t((p * nblk + b) * nr + j)] = scale_f64(q, n, b, 1);
+        }
+      }
+  });
+  return out;
+}
+
+namespace {
+
+// Doubled E2M1 values of both nibbles of a code byte (low nibble first).
+struct E2M1PairTable {
+  int8_t v[256][2];
+  E2M1PairTable() {
+    for (int c = 0; c < 256; ++c) {
+      v[c][0] = kE2M1Doubled[c & 0xF];
+      v[c][1] = kE2M1Doubled[c >> 4];
+    }
+  }
+};
+const E2M1PairTable& e2m1_pairs() {
+  static const E2M1PairTable t;
+  return t;
+}
+
+// Doubled E2M1 values of a row, zero past K; out has kp (even) entries.
+void row_e2m1_doubled(const QTensorView& q, int64_t row, int64_t kp, int8_t* out) {
+  const int64_t K = q.layout.length;
+  const uint8_t* p = q.codes + row * q.layout.row_bytes;
+  const E2M1PairTable& t = e2m1_pairs();
+  for (int64_t i = 0; i < K / 2; ++i) {
+    out[2 * i] = t.v[p[i]][0];
+    out[2 * i + 1] = t.v[p[i]][1];
+  }
+  if (K % 2) out[K - 1] = kE2M1Doubled[p[K / 2] & 0xF];
+  for (int64_t k = K; k < kp; ++k) out[k] = 0;
+}
+
+float scale_fp4(const QTensorView& q, int64_t row, int64_t block, Fp4ScaleForm form) {
+  const ScaleParts p = scale_parts(q, row, block);
+  if (p.nan) return std::nanf("");
+  if (form == Fp4ScaleForm::kExp) return float(p.e - 1);  // j == 1
+  return std::ldexp(float(p.j), p.e - 1);                 // exact: j has <= 4 significant bits
+}
+
+}  // namespace
+
+RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, Fp4ScaleForm form) {
+  RowsFp4 r;
+  const int64_t R = q.layout.rows, K = q.layout.length;
+  r.nblk = (K + blk - 1) / blk;
+  r.kp = r.nblk * blk;
+  r.a.resize(size_t(R * r.kp));
+  r.s.resize(size_t(R * r.nblk));
+  parallel_for(R, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      uint8_t* dst = r.a.data() + row * r.kp;
+      row_e2m1_doubled(q, row, r.kp, reinterpret_cast<int8_t*>(dst));
+      for (int64_t k = 0; k < r.kp; ++k) dst[k] = uint8_t(int8_t(dst[k]) + 12);
+      for (int64_t b = 0; b < r.nblk; ++b) r.s[size_t(row * r.nblk + b)] = scale_fp4(q, row, b, form);
+    }
+  });
+  return r;
+}
+
+PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm form) {
+  PanelsFp4 out;
+  const int64_t N = q.layout.rows, K = q.layout.length;
+  const int64_t nblk = (K + blk - 1) / blk, kp = nblk * blk, panels = (N + nr - 1) / nr;
+  out.b.assign(size_t(panels * kp * nr), int8_t(0));
+  out.ncorr.assign(size_t(panels * nblk * nr), 0);
+  out.s.assign(size_t(panels * nblk * nr), 0.0f);
+  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<int8_t> row(static_cast<size_t>(kp));
+    for (int64_t p = p0; p < p1; ++p)
+      for (int j = 0; j < nr; ++j) {
+        const int64_t n = p * nr + j;
+        if (n >= N) break;
+        row_e2m1_doubled(q, n, kp, row.data());
+        int8_t* dst = out.b.data() + p * kp * nr + j * 4;
+        for (int64_t g = 0; g < kp / 4; ++g) std::memcpy(dst + g * nr * 4, row.data() + 4 * g, 4);
+        for (int64_t b = 0; b < nblk; ++b) {
+          int32_t sum = 0;
+          for (int k = 0; k < blk; ++k) sum += row[size_t(b * blk + k)];
+          out.ncorr[size_t((p * nblk + b) * nr + j)] = -12 * sum;
+          out.s[size_t((p * nblk + b) * nr + j)] = scale_fp4(q, n, b, form);
         }
       }
   });

@@ -41,6 +41,25 @@ struct PanelsI8 {  // B side, E2M1
 RowsI8 pack_rows_i8(const QTensorView& q, int blk);
 PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr);
 
+// E2M1 x E2M1 on the AVX-512 VNNI kernels (layouts in gemm/gemm_kernels.h).
+// Block scales as floats, in one of two forms chosen for the pair:
+//   kExp:   E8M0 scales as the exponent e - 1 (the E2M1 doubling folded in),
+//           NaN for a NaN scale; the kernel adds A's and B's and scalefs.
+//   kValue: E4M3 scales as their value / 2 (exact), NaN for a NaN scale.
+enum class Fp4ScaleForm { kExp, kValue };
+struct RowsFp4 {  // A side: doubled value + 12 per element (as RowsI8)
+  std::vector<uint8_t> a;  // rows x kp
+  std::vector<float> s;    // rows x nblk
+  int64_t kp = 0, nblk = 0;
+};
+struct PanelsFp4 {  // B side
+  std::vector<int8_t> b;      // panels x (kp / 4) x nr x 4
+  std::vector<int32_t> ncorr; // panels x nblk x nr: -12 * block sum
+  std::vector<float> s;       // panels x nblk x nr
+};
+RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, Fp4ScaleForm form);
+PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm form);
+
 struct RowsF64 {
   std::vector<double> a, s;  // rows x kp, rows x nblk
   int64_t kp = 0, nblk = 0;

@@ -278,7 +278,7 @@ void expect_fast_equals(const std::vector<float>& want, const QTensor& a, const 
                         const Case& c) {
   for (Isa isa : fp4train::supported_isas()) {
     fp4train::set_isa(isa);
-    for (int threads : {1, 2}) {
+    for (int threads : {1, 2, 3}) {
       fp4train::set_num_threads(threads);
       const std::vector<float> got = fp4train::qgemm(a.view(), b.view());
       Case cc = c;
@@ -325,6 +325,45 @@ TEST(QGemm, FastEqualsRefEveryFormatPair) {
       const Case c = gemm_case(p.a, p.b, s.M, s.N, s.K, std::string("dist=") + dist_str(dist));
       const std::vector<float> ref = fp4train::qgemm_ref(a.view(), b.view());
       expect_fast_equals(ref, a, b, c);
+      if (::testing::Test::HasFailure()) return;
+    }
+}
+
+// Shapes past the fast kernels' blocking: several K chunks (512 elements on
+// the VNNI path), several tasks of row tiles x panels, full and edge tiles
+// in both directions, K not a multiple of the block.
+TEST(QGemm, FastEqualsRefLargeTiledShapes) {
+  uint64_t seed = 7000;
+  const Pair pairs[] = {{kMx4, kMx4}, {kNv4, kNv4t}, {kNv4t, kNv4t}, {kMx4sr, kMx4}, {kMx8e4, kMx8e4}};
+  for (const Pair& p : pairs)
+    for (const Shape& s : {Shape{100, 300, 1100}, Shape{13, 64, 1031}, Shape{97, 257, 515},
+                           Shape{6, 32, 1024}, Shape{1, 290, 2049}, Shape{200, 1, 600}}) {
+      const QTensor a = quantize_2d(p.a, s.M, s.K, kAllDists[seed % 4], seed);
+      const QTensor b = quantize_2d(p.b, s.N, s.K, kAllDists[(seed + 1) % 4], seed + 1000);
+      ++seed;
+      const Case c = gemm_case(p.a, p.b, s.M, s.N, s.K, "large tiled shape");
+      expect_fast_equals(fp4train::qgemm_ref(a.view(), b.view()), a, b, c);
+      if (::testing::Test::HasFailure()) return;
+    }
+}
+
+// Hand-built extreme scales at a shape with full 6 x 32 tiles and several K
+// chunks, so the SIMD epilogue (not only the edge-tile path) meets NaN
+// scales, subnormal and overflowing block terms.
+TEST(QGemm, HandBuiltExtremeScalesFullTiles) {
+  uint64_t seed = 8000;
+  const Pair pairs[] = {{kMx4, kMx4}, {kNv4, kNv4}, {kNv4t, kNv4t}};
+  // E8M0 bytes 45..60 put ea + eb around -150 (every block term subnormal or
+  // zero), 185..200 around +130 (terms and sums near FLT_MAX and past it).
+  const int ranges[][2] = {{0, 255}, {45, 60}, {185, 200}, {100, 154}, {0, 40}};
+  for (const Pair& p : pairs)
+    for (const auto& r : ranges) {
+      const QTensor a = random_bytes_2d(p.a, 24, 1100, seed, r[0], r[1]);
+      const QTensor b = random_bytes_2d(p.b, 64, 1100, seed + 1, r[0], r[1]);
+      seed += 2;
+      const Case c = gemm_case(p.a, p.b, 24, 64, 1100,
+                               "hand-built scale bytes " + std::to_string(r[0]) + ".." + std::to_string(r[1]));
+      expect_fast_equals(fp4train::qgemm_ref(a.view(), b.view()), a, b, c);
       if (::testing::Test::HasFailure()) return;
     }
 }
