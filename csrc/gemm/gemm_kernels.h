@@ -28,7 +28,8 @@
 //         is exact in double when |S| < 2^52; other lanes (rare: huge sums,
 //         or NaN/Inf) go through split_term_exact (128-bit-free integers).
 //   fp4 (AVX-512 VNNI, E2M1 x E2M1 when both scales are E8M0 or both E4M3):
-//         A rows as for i8; B panel of 4-byte k-groups, bq[(g * NR + j) * 4 + r]
+//         A in MR-row tiles of 4-byte k-groups, ap[(g * MR + i) * 4 + r] =
+//         a[i][4g + r] + 12, scales sa[b * MR + i]; B panel of 4-byte k-groups, bq[(g * NR + j) * 4 + r]
 //         = b[j][4g + r] (g counts groups over the whole padded K), ncorr[j]
 //         = -12 * block sum (int32) as the start of each block's vpdpbusd
 //         chain, so S is the exact int32 block sum. Scales as floats
@@ -66,7 +67,7 @@ using SplitKernel = void (*)(const double* const* a, const double* const* sa, co
 // qgemm_wide.cc; the SIMD kernels call it for the lanes they cannot finish.
 float split_term_exact(double hi, double lo, double sa, double sb);
 
-using Fp4Kernel = void (*)(const uint8_t* const* a, const float* const* sa, const int8_t* bq,
+using Fp4Kernel = void (*)(const uint8_t* a, const float* sa, const int8_t* bq,
                            const int32_t* ncorr, const float* sb, int64_t nblk, float* c,
                            int64_t ldc, bool first);
 

@@ -58,7 +58,7 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
              float* c) {
   const KernelInfo<Fp4Kernel> ker = fp4_kernel_avx512(exp);
   const Fp4ScaleForm form = exp ? Fp4ScaleForm::kExp : Fp4ScaleForm::kValue;
-  const RowsFp4 A = pack_rows_fp4(a, blk, form);
+  const RowsFp4 A = pack_rows_fp4(a, blk, ker.mr, form);
   const PanelsFp4 B = pack_panels_fp4(b, blk, ker.nr, form);
   const int64_t kp = A.kp, nblk = A.nblk;
   if (nblk == 0) {
@@ -88,22 +88,17 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
           for (int64_t rt = r0; rt < r1; ++rt) {
             const int64_t i0 = rt * MR;
             const int mr = int(std::min<int64_t>(MR, M - i0));
-            const uint8_t* rows[16];
-            const float* srows[16];
-            for (int i = 0; i < MR; ++i) {
-              const int64_t r = i0 + (i < mr ? i : mr - 1);
-              rows[i] = A.a.data() + r * kp + u0 * blk;
-              srows[i] = A.s.data() + r * nblk + u0;
-            }
+            const uint8_t* ap = A.a.data() + (rt * kp + u0 * blk) * MR;
+            const float* sap = A.s.data() + (rt * nblk + u0) * MR;
             float* ct = c + i0 * N + p * NR;
             if (mr == MR && nr == NR) {
-              ker.fn(rows, srows, bq, nc, sb, un, ct, N, u0 == 0);
+              ker.fn(ap, sap, bq, nc, sb, un, ct, N, u0 == 0);
               continue;
             }
             if (u0 > 0)
               for (int i = 0; i < mr; ++i)
                 for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
-            ker.fn(rows, srows, bq, nc, sb, un, buf, NR, u0 == 0);
+            ker.fn(ap, sap, bq, nc, sb, un, buf, NR, u0 == 0);
             for (int i = 0; i < mr; ++i)
               for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];
           }

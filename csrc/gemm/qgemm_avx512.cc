@@ -154,7 +154,7 @@ constexpr int kFp4Mr = 6, kFp4Nr = 32;
 // 6 rows x 32 columns (two vectors), kBlk-element blocks of 4-byte k-groups:
 // one vpdpbusd per group, row and vector; float accumulators in registers.
 template <int kBlk, bool kExp>
-void fp4_avx512(const uint8_t* const* a, const float* const* sa, const int8_t* bq,
+void fp4_avx512(const uint8_t* a, const float* sa, const int8_t* bq,
                 const int32_t* ncorr, const float* sb, int64_t nblk, float* c, int64_t ldc,
                 bool first) {
   constexpr int kG = kBlk / 4;
@@ -164,12 +164,6 @@ void fp4_avx512(const uint8_t* const* a, const float* const* sa, const int8_t* b
     f[i][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc);
     f[i][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16);
   }
-  const uint8_t* a0 = a[0];
-  const uint8_t* a1 = a[1];
-  const uint8_t* a2 = a[2];
-  const uint8_t* a3 = a[3];
-  const uint8_t* a4 = a[4];
-  const uint8_t* a5 = a[5];
   for (int64_t bi = 0; bi < nblk; ++bi) {
     const __m512i nc0 = _mm512_loadu_si512(ncorr + bi * kFp4Nr);
     const __m512i nc1 = _mm512_loadu_si512(ncorr + bi * kFp4Nr + 16);
@@ -180,16 +174,15 @@ void fp4_avx512(const uint8_t* const* a, const float* const* sa, const int8_t* b
       s[i][1] = nc1;
     }
     const int8_t* bb = bq + bi * kBlk * kFp4Nr;
-    const int64_t ko = bi * kBlk;
+    const uint8_t* ab = a + bi * kBlk * kFp4Mr;
 #pragma GCC unroll 8
     for (int g = 0; g < kG; ++g) {
       const __m512i b0 = _mm512_loadu_si512(bb + g * 4 * kFp4Nr);
       const __m512i b1 = _mm512_loadu_si512(bb + g * 4 * kFp4Nr + 64);
-      const uint8_t* const rows[kFp4Mr] = {a0, a1, a2, a3, a4, a5};
 #pragma GCC unroll 6
       for (int i = 0; i < kFp4Mr; ++i) {
         int32_t w;
-        std::memcpy(&w, rows[i] + ko + 4 * g, 4);
+        std::memcpy(&w, ab + (g * kFp4Mr + i) * 4, 4);
         const __m512i av = _mm512_set1_epi32(w);
         s[i][0] = _mm512_dpbusd_epi32(s[i][0], av, b0);
         s[i][1] = _mm512_dpbusd_epi32(s[i][1], av, b1);
@@ -199,7 +192,7 @@ void fp4_avx512(const uint8_t* const* a, const float* const* sa, const int8_t* b
     const __m512 sb1 = _mm512_loadu_ps(sb + bi * kFp4Nr + 16);
 #pragma GCC unroll 6
     for (int i = 0; i < kFp4Mr; ++i) {
-      const __m512 sav = _mm512_set1_ps(sa[i][bi]);
+      const __m512 sav = _mm512_set1_ps(sa[bi * kFp4Mr + i]);
       const __m512 x0 = _mm512_cvtepi32_ps(s[i][0]), x1 = _mm512_cvtepi32_ps(s[i][1]);  // exact
       if (kExp) {
         f[i][0] = _mm512_add_ps(f[i][0], _mm512_scalef_ps(x0, _mm512_add_ps(sav, sb0)));

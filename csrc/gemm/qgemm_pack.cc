@@ -165,20 +165,27 @@ float scale_fp4(const QTensorView& q, int64_t row, int64_t block, Fp4ScaleForm f
 
 }  // namespace
 
-RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, Fp4ScaleForm form) {
+RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) {
   RowsFp4 r;
   const int64_t R = q.layout.rows, K = q.layout.length;
   r.nblk = (K + blk - 1) / blk;
   r.kp = r.nblk * blk;
-  r.a.resize(size_t(R * r.kp));
-  r.s.resize(size_t(R * r.nblk));
-  parallel_for(R, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t row = r0; row < r1; ++row) {
-      uint8_t* dst = r.a.data() + row * r.kp;
-      row_e2m1_doubled(q, row, r.kp, reinterpret_cast<int8_t*>(dst));
-      for (int64_t k = 0; k < r.kp; ++k) dst[k] = uint8_t(int8_t(dst[k]) + 12);
-      for (int64_t b = 0; b < r.nblk; ++b) r.s[size_t(row * r.nblk + b)] = scale_fp4(q, row, b, form);
-    }
+  const int64_t tiles = (R + mr - 1) / mr, kp = r.kp, nblk = r.nblk;
+  r.a.assign(size_t(tiles * kp * mr), uint8_t(12));  // padding: value 0, biased
+  r.s.assign(size_t(tiles * nblk * mr), 0.0f);
+  parallel_for(tiles, 4, [&](int64_t t0, int64_t t1) {
+    std::vector<int8_t> row(static_cast<size_t>(kp));
+    for (int64_t t = t0; t < t1; ++t)
+      for (int i = 0; i < mr; ++i) {
+        const int64_t m = t * mr + i;
+        if (m >= R) break;
+        row_e2m1_doubled(q, m, kp, row.data());
+        uint8_t* dst = r.a.data() + t * kp * mr + i * 4;
+        for (int64_t g = 0; g < kp / 4; ++g)
+          for (int k = 0; k < 4; ++k) dst[g * mr * 4 + k] = uint8_t(row[size_t(4 * g + k)] + 12);
+        for (int64_t b = 0; b < nblk; ++b)
+          r.s[size_t((t * nblk + b) * mr + i)] = scale_fp4(q, m, b, form);
+      }
   });
   return r;
 }
