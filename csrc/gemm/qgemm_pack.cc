@@ -128,13 +128,17 @@ PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr) {
 
 namespace {
 
-// Doubled E2M1 values of both nibbles of a code byte (low nibble first).
+// Per code byte (two E2M1 codes, low nibble first): the doubled values as
+// bytes (low in bits 0-7), the same + 12 (the biased A form), and their sum.
 struct E2M1PairTable {
-  int8_t v[256][2];
+  uint16_t pair[256], biased[256];
+  int8_t sum[256];
   E2M1PairTable() {
     for (int c = 0; c < 256; ++c) {
-      v[c][0] = kE2M1Doubled[c & 0xF];
-      v[c][1] = kE2M1Doubled[c >> 4];
+      const int8_t lo = kE2M1Doubled[c & 0xF], hi = kE2M1Doubled[c >> 4];
+      pair[c] = uint16_t(uint8_t(lo) | (uint8_t(hi) << 8));
+      biased[c] = uint16_t(uint8_t(lo + 12) | (uint8_t(hi + 12) << 8));
+      sum[c] = int8_t(lo + hi);
     }
   }
 };
@@ -143,17 +147,20 @@ const E2M1PairTable& e2m1_pairs() {
   return t;
 }
 
-// Doubled E2M1 values of a row, zero past K; out has kp (even) entries.
-void row_e2m1_doubled(const QTensorView& q, int64_t row, int64_t kp, int8_t* out) {
-  const int64_t K = q.layout.length;
-  const uint8_t* p = q.codes + row * q.layout.row_bytes;
-  const E2M1PairTable& t = e2m1_pairs();
-  for (int64_t i = 0; i < K / 2; ++i) {
-    out[2 * i] = t.v[p[i]][0];
-    out[2 * i + 1] = t.v[p[i]][1];
+inline void store32(void* p, uint32_t w) { std::memcpy(p, &w, 4); }
+
+// 4-byte k-group g of a row (elements 4g .. 4g+3, zero past K) from the table
+// `tab` (pair or biased); `zero` is the byte of a zero element.
+inline uint32_t e2m1_group(const uint8_t* p, int64_t K, int64_t g, const uint16_t* tab,
+                           uint8_t zero) {
+  const int64_t k = 4 * g;
+  if (k + 4 <= K) return uint32_t(tab[p[2 * g]]) | (uint32_t(tab[p[2 * g + 1]]) << 16);
+  uint32_t w = 0;
+  for (int r = 0; r < 4; ++r) {
+    const uint8_t v = k + r < K ? uint8_t(kE2M1Doubled[e2m1_get(p, k + r)] + zero) : zero;
+    w |= uint32_t(v) << (8 * r);
   }
-  if (K % 2) out[K - 1] = kE2M1Doubled[p[K / 2] & 0xF];
-  for (int64_t k = K; k < kp; ++k) out[k] = 0;
+  return w;
 }
 
 float scale_fp4(const QTensorView& q, int64_t row, int64_t block, Fp4ScaleForm form) {
@@ -170,21 +177,24 @@ RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) 
   const int64_t R = q.layout.rows, K = q.layout.length;
   r.nblk = (K + blk - 1) / blk;
   r.kp = r.nblk * blk;
-  const int64_t tiles = (R + mr - 1) / mr, kp = r.kp, nblk = r.nblk;
-  r.a.assign(size_t(tiles * kp * mr), uint8_t(12));  // padding: value 0, biased
-  r.s.assign(size_t(tiles * nblk * mr), 0.0f);
+  const int64_t tiles = (R + mr - 1) / mr, kp = r.kp, nblk = r.nblk, ng = kp / 4;
+  r.a.resize(size_t(tiles * kp * mr));
+  r.s.resize(size_t(tiles * nblk * mr));
+  const uint16_t* tab = e2m1_pairs().biased;
   parallel_for(tiles, 4, [&](int64_t t0, int64_t t1) {
-    std::vector<int8_t> row(static_cast<size_t>(kp));
     for (int64_t t = t0; t < t1; ++t)
       for (int i = 0; i < mr; ++i) {
         const int64_t m = t * mr + i;
-        if (m >= R) break;
-        row_e2m1_doubled(q, m, kp, row.data());
-        uint8_t* dst = r.a.data() + t * kp * mr + i * 4;
-        for (int64_t g = 0; g < kp / 4; ++g)
-          for (int k = 0; k < 4; ++k) dst[g * mr * 4 + k] = uint8_t(row[size_t(4 * g + k)] + 12);
-        for (int64_t b = 0; b < nblk; ++b)
-          r.s[size_t((t * nblk + b) * mr + i)] = scale_fp4(q, m, b, form);
+        uint8_t* dst = r.a.data() + t * kp * mr + 4 * i;
+        float* sd = r.s.data() + t * nblk * mr + i;
+        if (m >= R) {  // padding rows: value 0 (biased 12), scale 0
+          for (int64_t g = 0; g < ng; ++g) store32(dst + 4 * g * mr, 0x0C0C0C0Cu);
+          for (int64_t b = 0; b < nblk; ++b) sd[b * mr] = 0.0f;
+          continue;
+        }
+        const uint8_t* p = q.codes + m * q.layout.row_bytes;
+        for (int64_t g = 0; g < ng; ++g) store32(dst + 4 * g * mr, e2m1_group(p, K, g, tab, 12));
+        for (int64_t b = 0; b < nblk; ++b) sd[b * mr] = scale_fp4(q, m, b, form);
       }
   });
   return r;
@@ -194,23 +204,36 @@ PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm fo
   PanelsFp4 out;
   const int64_t N = q.layout.rows, K = q.layout.length;
   const int64_t nblk = (K + blk - 1) / blk, kp = nblk * blk, panels = (N + nr - 1) / nr;
-  out.b.assign(size_t(panels * kp * nr), int8_t(0));
-  out.ncorr.assign(size_t(panels * nblk * nr), 0);
-  out.s.assign(size_t(panels * nblk * nr), 0.0f);
+  const int64_t ng = kp / 4, gpb = blk / 4;  // groups, groups per block
+  out.b.resize(size_t(panels * kp * nr));
+  out.ncorr.resize(size_t(panels * nblk * nr));
+  out.s.resize(size_t(panels * nblk * nr));
+  const E2M1PairTable& tab = e2m1_pairs();
   parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<int8_t> row(static_cast<size_t>(kp));
     for (int64_t p = p0; p < p1; ++p)
       for (int j = 0; j < nr; ++j) {
         const int64_t n = p * nr + j;
-        if (n >= N) break;
-        row_e2m1_doubled(q, n, kp, row.data());
-        int8_t* dst = out.b.data() + p * kp * nr + j * 4;
-        for (int64_t g = 0; g < kp / 4; ++g) std::memcpy(dst + g * nr * 4, row.data() + 4 * g, 4);
+        int8_t* dst = out.b.data() + p * kp * nr + 4 * j;
+        int32_t* nc = out.ncorr.data() + p * nblk * nr + j;
+        float* sd = out.s.data() + p * nblk * nr + j;
+        if (n >= N) {  // padding columns: zero values and scales
+          for (int64_t g = 0; g < ng; ++g) store32(dst + 4 * g * nr, 0);
+          for (int64_t b = 0; b < nblk; ++b) nc[b * nr] = 0, sd[b * nr] = 0.0f;
+          continue;
+        }
+        const uint8_t* src = q.codes + n * q.layout.row_bytes;
         for (int64_t b = 0; b < nblk; ++b) {
           int32_t sum = 0;
-          for (int k = 0; k < blk; ++k) sum += row[size_t(b * blk + k)];
-          out.ncorr[size_t((p * nblk + b) * nr + j)] = -12 * sum;
-          out.s[size_t((p * nblk + b) * nr + j)] = scale_fp4(q, n, b, form);
+          if ((b + 1) * blk <= K) {
+            for (int64_t i = b * blk / 2; i < (b + 1) * blk / 2; ++i) sum += tab.sum[src[i]];
+            for (int64_t g = b * gpb; g < (b + 1) * gpb; ++g)
+              store32(dst + 4 * g * nr, uint32_t(tab.pair[src[2 * g]]) | (uint32_t(tab.pair[src[2 * g + 1]]) << 16));
+          } else {
+            for (int64_t g = b * gpb; g < (b + 1) * gpb; ++g) store32(dst + 4 * g * nr, e2m1_group(src, K, g, tab.pair, 0));
+            for (int64_t k = b * blk; k < K; ++k) sum += kE2M1Doubled[e2m1_get(src, k)];
+          }
+          nc[b * nr] = -12 * sum;
+          sd[b * nr] = scale_fp4(q, n, b, form);
         }
       }
   });
