@@ -1,10 +1,10 @@
 // Fused transform + quantize through quant's RowTransform hook.
 //
-// The quantizer gathers each storage row (the `length` elements along the
-// axis) into a per-thread buffer and hands it to the row transform before
-// scaling and encoding, so every row is read once from memory, transformed
-// while it is cache-resident, and quantized from there; the transformed
-// array is never written. Formats with a tensor scale (NVFP4, per-tensor
+// The quantizer copies each storage row, piece by piece (whole runs of n
+// elements, about 512 at a time), into a small per-thread buffer and hands
+// it to the row transform right before scaling and encoding it, so every
+// element is read once from memory, transformed while it is in L1, and
+// quantized from there; the transformed array is never written. Formats with a tensor scale (NVFP4, per-tensor
 // FP8) need the transformed tensor's amax first, so they transform each row
 // twice (once for the amax, once to encode): the same bits both times.
 // Equality with transform-then-quantize holds because the row transform is
@@ -26,7 +26,7 @@ QTensor quantize_hadamard(const float* x, const std::vector<int64_t>& shape, int
                           const QuantSpec& spec, int n, const float* signs) {
   validate_hadamard_size(n, axis_length(shape, axis, spec));
   const RowTransform t = hadamard_row_transform(n, signs);
-  return quantize(x, shape, axis, spec, &t);
+  return quantize(x, shape, axis, spec, &t, n);
 }
 
 QTensor quantize_hadamard(const float* x, const std::vector<int64_t>& shape, int axis,
@@ -39,7 +39,7 @@ void fake_quantize_hadamard(const float* x, const std::vector<int64_t>& shape, i
                             const QuantSpec& spec, int n, const float* signs, float* out) {
   validate_hadamard_size(n, axis_length(shape, axis, spec));
   const RowTransform t = hadamard_row_transform(n, signs);
-  fake_quantize(x, shape, axis, spec, out, &t);
+  fake_quantize(x, shape, axis, spec, out, &t, n);
 }
 
 void fake_quantize_hadamard(const float* x, const std::vector<int64_t>& shape, int axis,

@@ -1,354 +1,376 @@
-// The quantization pipeline: row groups are gathered into a contiguous
-// buffer, optionally transformed, scaled and encoded block by block, then
-// either packed (quantize) or decoded and scattered back (fake_quantize).
+// The quantization pipeline around the row kernels of quant_kernels.h.
+//
+// Per call: pick the kernel set of active_isa() once; for formats with a
+// tensor scale, a first pass takes the finite amax (of the transformed
+// tensor, when there is a transform); then every storage row is encoded:
+//
+// - axis last, 1-D blocks (the common case): rows are read in place, in
+//   pieces of kPiece elements (whole blocks): block amax -> scales -> encode
+//   of one piece while it sits in L1, codes and scales written straight
+//   into the QTensor, fake-quantized values straight into `out`. With a
+//   transform, each piece is first copied to a small buffer and transformed
+//   there (pieces are multiples of the transform's run when it has one,
+//   else whole rows); no whole-tensor temporary exists.
+// - axis not last, or 2-D tiles: groups of rows (16, or one tile height)
+//   are gathered (a blocked transpose for strided axes; in place for
+//   contiguous tiles without a transform), a tile's rows share one amax
+//   and one scale per block, and fake-quantized values are scattered back.
+//
+// OpenMP splits rows (or row groups) only; every element is computed by the
+// same kernel whatever the split, so results never depend on the thread
+// count. The kernels never depend on the ISA for their bits either.
 #include "quant/quantize.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
+#include <numeric>
 
-#include "formats/bf16.h"
-#include "quant/element_codec.h"
+#include "quant/quant_kernels.h"
 #include "quant/scale_rules.h"
 #include "util/check.h"
-#include "util/counter_rng.h"
 #include "util/parallel.h"
 
 namespace fp4train {
 
+using quant_detail::BlockAux;
+using quant_detail::FlatIndex;
+using quant_detail::KernelParams;
+using quant_detail::QuantKernels;
+
 namespace {
+
+constexpr int64_t kPiece = 512;        // elements per row piece: whole blocks, fits L1
+constexpr int64_t kStridedGroup = 16;  // rows gathered together when the axis is not last
+constexpr int64_t kGrainElems = 16384; // least work per parallel chunk
 
 // Storage rows handled together: a whole tile row-run with 2-D tiles, and a
 // few rows when the axis is not last so that the gather reads contiguous runs.
 int64_t group_rows(const QLayout& L) {
   if (L.block_2d) return L.block;
-  return L.inner > 1 ? 16 : 1;
+  return L.inner > 1 ? kStridedGroup : 1;
 }
 
-// Copies rows [r0, r0 + g) into buf (g x length), transforming each.
+const float* row_start(const float* x, const QLayout& L, int64_t r) {
+  return x + (r / L.inner) * L.length * L.inner + r % L.inner;
+}
+
+// Copies rows [r0, r0 + g) into buf (g x length), transforming each. Strided
+// rows are copied in tiles of kTile elements so that the cache lines a tile
+// reads serve all g rows (neighbouring rows are neighbouring columns).
 void gather_rows(const float* x, const QLayout& L, int64_t r0, int64_t g, float* buf,
                  const RowTransform* transform) {
-  for (int64_t j = 0; j < g; ++j) {
-    const int64_t r = r0 + j;
-    const float* src = x + (r / L.inner) * L.length * L.inner + r % L.inner;
-    float* dst = buf + j * L.length;
-    if (L.inner == 1) {
-      std::memcpy(dst, src, sizeof(float) * size_t(L.length));
-    } else {
-      for (int64_t l = 0; l < L.length; ++l) dst[l] = src[l * L.inner];
+  if (L.inner == 1) {
+    for (int64_t j = 0; j < g; ++j)
+      std::memcpy(buf + j * L.length, row_start(x, L, r0 + j), sizeof(float) * size_t(L.length));
+  } else {
+    constexpr int64_t kTile = 64;
+    const int64_t s = L.inner;
+    for (int64_t l0 = 0; l0 < L.length; l0 += kTile) {
+      const int64_t l1 = std::min(L.length, l0 + kTile);
+      for (int64_t j = 0; j < g; ++j) {
+        const float* src = row_start(x, L, r0 + j);
+        float* dst = buf + j * L.length;
+        for (int64_t l = l0; l < l1; ++l) dst[l] = src[l * s];
+      }
     }
-    if (transform) (*transform)(dst, L.length);
   }
+  if (transform)
+    for (int64_t j = 0; j < g; ++j) (*transform)(buf + j * L.length, L.length);
 }
 
 void scatter_rows(const float* buf, const QLayout& L, int64_t r0, int64_t g, float* out) {
-  for (int64_t j = 0; j < g; ++j) {
-    const int64_t r = r0 + j;
-    float* dst = out + (r / L.inner) * L.length * L.inner + r % L.inner;
-    const float* src = buf + j * L.length;
-    if (L.inner == 1) {
-      std::memcpy(dst, src, sizeof(float) * size_t(L.length));
-    } else {
-      for (int64_t l = 0; l < L.length; ++l) dst[l * L.inner] = src[l];
-    }
-  }
-}
-
-// 24-bit stochastic-rounding integers of storage row r (flat logical indices).
-void row_random(const QLayout& L, uint64_t seed, int64_t r, uint32_t* k24) {
   if (L.inner == 1) {
-    random_bits_range(seed, kStreamQuantize, uint64_t(r * L.length), L.length, k24);
-  } else {
-    for (int64_t l = 0; l < L.length; ++l)
-      k24[l] = random_bits(seed, kStreamQuantize, uint64_t(L.flat_index(r, l)));
+    for (int64_t j = 0; j < g; ++j)
+      std::memcpy(out + (r0 + j) * L.length, buf + j * L.length, sizeof(float) * size_t(L.length));
+    return;
   }
-  for (int64_t l = 0; l < L.length; ++l) k24[l] = k24_of(k24[l]);
-}
-
-// Largest magnitude of x[0..n), or NaN when any element is NaN or Inf.
-float block_amax(const float* x, int64_t n) {
-  float amax = 0.0f;
-  bool finite = true;
-  for (int64_t i = 0; i < n; ++i) {
-    const float a = std::fabs(x[i]);
-    finite = finite && a <= 3.40282347e38f;
-    amax = a > amax ? a : amax;
-  }
-  return finite ? amax : std::nanf("");
-}
-
-// Largest finite magnitude (per-tensor scales ignore NaN/Inf).
-float finite_amax(const float* x, int64_t n) {
-  float amax = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float a = std::fabs(x[i]);
-    if (a <= 3.40282347e38f && a > amax) amax = a;
-  }
-  return amax;
-}
-
-// Largest finite magnitude of the (transformed) tensor, deterministic: max is exact.
-float tensor_amax(const float* x, const QLayout& L, const RowTransform* transform) {
-  if (!transform) {
-    // Only the values matter, not their order: one pass over the whole array.
-    const int64_t n = L.numel();
-    std::vector<float> partial(size_t(std::max<int64_t>(1, (n + 65535) / 65536)), 0.0f);
-    parallel_for(int64_t(partial.size()), 1, [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c) {
-        const int64_t lo = c * 65536, hi = std::min(n, lo + 65536);
-        partial[size_t(c)] = finite_amax(x + lo, hi - lo);
-      }
-    });
-    return *std::max_element(partial.begin(), partial.end());
-  }
-  const int64_t G = group_rows(L), groups = (L.rows + G - 1) / G;
-  std::vector<float> partial(size_t(std::max<int64_t>(groups, 1)), 0.0f);
-  parallel_for(groups, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> buf(size_t(G * L.length));
-    for (int64_t grp = b; grp < e; ++grp) {
-      const int64_t r0 = grp * G, g = std::min(G, L.rows - r0);
-      gather_rows(x, L, r0, g, buf.data(), transform);
-      partial[size_t(grp)] = finite_amax(buf.data(), g * L.length);
-    }
-  });
-  return *std::max_element(partial.begin(), partial.end());
-}
-
-// Whether elements [lo, lo + n) of `rows` rows (row stride `stride`) are all +-0.
-bool all_zero(const float* x, int64_t stride, int64_t rows, int64_t lo, int64_t n) {
-  for (int64_t j = 0; j < rows; ++j)
-    for (int64_t i = lo; i < lo + n; ++i)
-      if (x[j * stride + i] != 0.0f) return false;
-  return true;
-}
-
-// Everything needed to encode one row group of a scaled format.
-struct GroupCodec {
-  const QLayout& L;
-  const QuantSpec& spec;
-  ElemType elem;
-  float tensor_scale;  // s_enc (NVFP4) or s (FP8), else 1
-  float s_dec;         // NVFP4 decode scale RN(1 / s_enc)
-
-  // Scale bytes for the group: scale[j * nblocks + b] for row j (1-D), or
-  // scale[b] for the tile run (2-D).
-  void scales(const float* buf, int64_t g, uint8_t* out) const {
-    const Format f = spec.format;
-    const int64_t B = L.block;
-    const int64_t srows = L.block_2d ? 1 : g;
-    for (int64_t j = 0; j < srows; ++j) {
-      for (int64_t b = 0; b < L.nblocks; ++b) {
-        const int64_t lo = b * B, n = std::min(B, L.length - lo);
-        float amax = 0.0f;
-        const int64_t rows_in = L.block_2d ? g : 1;
-        for (int64_t t = 0; t < rows_in; ++t) {
-          const float a = block_amax(buf + (j + t) * L.length + lo, n);
-          amax = (a != a || amax != amax) ? std::nanf("") : std::max(amax, a);
-        }
-        out[j * L.nblocks + b] = f == Format::kNvfp4 ? nvfp4_scale_code(amax, tensor_scale)
-                                                     : mx_scale_code(amax, elem, spec.scale_rule);
-      }
-    }
-  }
-
-  // Unpacked codes of the group (g x length), given its scales.
-  void encode(const float* buf, int64_t g, const uint8_t* sc, const uint32_t* k24,
-              uint8_t* codes) const {
-    const Format f = spec.format;
+  constexpr int64_t kTile = 64;
+  const int64_t s = L.inner;
+  for (int64_t l0 = 0; l0 < L.length; l0 += kTile) {
+    const int64_t l1 = std::min(L.length, l0 + kTile);
     for (int64_t j = 0; j < g; ++j) {
-      const float* row = buf + j * L.length;
-      uint8_t* crow = codes + j * L.length;
-      const uint32_t* krow = k24 ? k24 + j * L.length : nullptr;
-      if (L.block == 0) {
-        encode_block_tensor(row, int(L.length), tensor_scale, elem, spec.rounding, spec.prescale,
-                            krow, crow);
-        continue;
-      }
-      const uint8_t* srow = sc + (L.block_2d ? 0 : j * L.nblocks);
-      for (int64_t b = 0; b < L.nblocks; ++b) {
-        const int64_t lo = b * L.block;
-        const int n = int(std::min<int64_t>(L.block, L.length - lo));
-        const uint32_t* kb = krow ? krow + lo : nullptr;
-        if (f == Format::kNvfp4) {
-          encode_block_nv(row + lo, n, srow[b], s_dec, spec.rounding, spec.prescale, kb, crow + lo);
-        } else {
-          // All-zero test over the whole block: all g rows of a 2-D tile.
-          const bool zero_block =
-              srow[b] == 0 && (L.block_2d ? all_zero(buf, L.length, g, lo, n)
-                                          : all_zero(row, L.length, 1, lo, n));
-          encode_block_mx(row + lo, n, srow[b], zero_block, elem, spec.rounding, spec.prescale,
-                          kb, crow + lo);
-        }
-      }
+      const int64_t r = r0 + j;
+      float* dst = out + (r / L.inner) * L.length * L.inner + r % L.inner;
+      const float* src = buf + j * L.length;
+      for (int64_t l = l0; l < l1; ++l) dst[l * s] = src[l];
     }
   }
+}
 
-  float decode(uint8_t c, uint8_t scale_code) const {
-    if (L.block == 0) return decode_tensor(c, tensor_scale, elem, spec.prescale);
-    if (spec.format == Format::kNvfp4) return decode_nv(c, scale_code, s_dec, spec.prescale);
-    return decode_mx(c, scale_code, elem, spec.prescale);
+KernelParams make_params(const QuantSpec& spec, float tensor_scale) {
+  const FormatTraits& ft = format_traits(spec.format);
+  KernelParams p;
+  p.format = spec.format;
+  p.elem = ft.elem;
+  p.block = ft.block;
+  p.rule = spec.scale_rule;
+  p.rounding = spec.rounding;
+  p.prescale = spec.prescale;
+  p.tensor_scale = tensor_scale;
+  p.s_dec = 1.0f / tensor_scale;               // NVFP4 s_dec = RN(1 / s_enc)
+  p.nv_sf = tensor_scale * (1.0f / 6.0f);       // RN(s_enc * RN(1/6)), scale_rules.h
+  p.seed = spec.seed;
+  return p;
+}
+
+// Per-thread working memory, sized once per parallel chunk.
+struct Scratch {
+  std::vector<float> buf;  // gathered / transformed rows
+  std::vector<uint32_t> amax;
+  std::vector<float> enc, dec;
+  std::vector<uint8_t> sc;
+  Scratch(int64_t buf_floats, int64_t blocks) {
+    buf.resize(size_t(buf_floats));
+    const size_t nb = size_t(blocks) + 16;  // slack for whole-vector tails
+    amax.resize(nb);
+    enc.resize(nb);
+    dec.resize(nb);
+    sc.resize(nb);
   }
+  BlockAux aux() { return BlockAux{enc.data(), dec.data()}; }
 };
 
-float nvfp4_s_dec(float s_enc) { return 1.0f / s_enc; }
-
-// Per-element formats (bf16, fp32): encode a row of values to codes.
-void encode_row_elementwise(const float* row, int64_t n, Format f, Rounding r,
-                            const uint32_t* k24, uint8_t* out) {
-  if (f == Format::kFp32) {
-    std::memcpy(out, row, sizeof(float) * size_t(n));
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    const uint16_t c = bf16_encode(row[i], r, k24 ? k24[i] : 0u);
-    out[2 * i] = uint8_t(c);
-    out[2 * i + 1] = uint8_t(c >> 8);
-  }
-}
-
-float decode_elementwise(const uint8_t* row, int64_t i, Format f) {
-  if (f == Format::kFp32) {
-    float v;
-    std::memcpy(&v, row + 4 * i, 4);
-    return v;
-  }
-  return bf16_decode(uint16_t(row[2 * i] | (row[2 * i + 1] << 8)));
-}
-
-void pack_row(const uint8_t* codes, int64_t n, int bits, uint8_t* out) {
-  if (bits == 8) {
-    std::memcpy(out, codes, size_t(n));
-    return;
-  }
-  for (int64_t i = 0; i + 1 < n; i += 2) out[i >> 1] = uint8_t(codes[i] | (codes[i + 1] << 4));
-  if (n & 1) out[n >> 1] = codes[n - 1];
-}
-
-uint8_t unpack_code(const uint8_t* row, int64_t i, int bits) {
-  return bits == 8 ? row[i] : e2m1_get(row, i);
-}
-
-// Runs the pipeline. With `out_codes` it packs into a QTensor; with
-// `out_values` it decodes into a float array (fake quantization).
 struct Pipeline {
   const float* x;
   const QLayout& L;
   const QuantSpec& spec;
   const RowTransform* transform;
+  int64_t run_len;  // the transform acts on runs of this many elements (0: whole rows)
+  const QuantKernels& K;
 
-  void run(QTensor* qt, float* out_values) const {
-    const FormatTraits& ft = format_traits(spec.format);
-    const bool elementwise = !is_block_quantized(spec.format);
-    GroupCodec codec{L, spec, ft.elem, 1.0f, 1.0f};
-    if (ft.tensor_scale) {
-      const float amax = tensor_amax(x, L, transform);
-      const float m = spec.format == Format::kNvfp4 ? kNvfp4TensorMax : elem_traits(ft.elem).max;
-      codec.tensor_scale = tensor_encode_scale(amax, m);
-      codec.s_dec = nvfp4_s_dec(codec.tensor_scale);
+  int bits() const { return elem_traits(format_traits(spec.format).elem).bits; }
+
+  // Row piece length on the contiguous path: whole blocks (an even count for
+  // element formats, so FP4 codes start on a byte) and whole transform runs.
+  int64_t piece_length() const {
+    if (transform && run_len <= 0) return std::max<int64_t>(L.length, 1);
+    const int64_t unit = L.block ? L.block : 2;
+    const int64_t u = transform ? std::lcm(unit, run_len) : unit;
+    return ((std::max(kPiece, u) + u - 1) / u) * u;
+  }
+
+  // Encodes the n elements p[0..n) of storage row r starting at element l0
+  // (a block boundary): scales and codes into qt, values into `values`.
+  void encode_piece(const KernelParams& P, Scratch& s, const float* p, int64_t n, int64_t r,
+                    int64_t l0, QTensor* qt, float* values) const {
+    uint8_t* codes = qt ? qt->codes.data() + r * L.row_bytes + l0 * bits() / 8 : nullptr;
+    if (spec.format == Format::kFp32) {  // identity: the bits, copied
+      if (codes) std::memcpy(codes, p, sizeof(float) * size_t(n));
+      if (values && values != p) std::memmove(values, p, sizeof(float) * size_t(n));
+      return;
     }
-    if (qt) qt->tensor_scale = codec.tensor_scale;
-    const bool stochastic = spec.rounding == Rounding::kStochastic && spec.format != Format::kFp32;
-    const int bits = elem_traits(ft.elem).bits;
+    uint8_t* sc = nullptr;
+    if (L.block) {
+      const int64_t nb = (n + L.block - 1) / L.block;
+      K.block_amax(p, n, L.block, false, s.amax.data());
+      sc = qt ? qt->scales.data() + r * L.nblocks + l0 / L.block : s.sc.data();
+      K.block_scales(P, s.amax.data(), nb, sc, s.aux());
+    }
+    K.encode(P, p, n, sc, s.aux(), FlatIndex{L.flat_index(r, l0), L.inner}, codes, values);
+  }
+
+  // Calls fn(p, l0, n) for the pieces of contiguous row r, transformed.
+  template <class Fn>
+  void for_each_piece(Scratch& s, int64_t r, int64_t piece, Fn&& fn) const {
+    const float* src = x + r * L.length;
+    for (int64_t l0 = 0; l0 < L.length; l0 += piece) {
+      const int64_t n = std::min(piece, L.length - l0);
+      const float* p = src + l0;
+      if (transform) {
+        std::memcpy(s.buf.data(), p, sizeof(float) * size_t(n));
+        (*transform)(s.buf.data(), n);
+        p = s.buf.data();
+      }
+      fn(p, l0, n);
+    }
+  }
+
+  // Largest finite magnitude of the (transformed) tensor; max is exact, so
+  // any split gives the same value.
+  float tensor_amax() const {
+    const int64_t n = L.numel();
+    if (n == 0) return 0.0f;
+    // One slot per work item; a chunk [b, e) writes slot b only.
+    std::vector<float> partial;
+    auto slots = [&](int64_t items) { partial.assign(size_t(items), 0.0f); };
+    if (!transform) {
+      // Only the values matter, not their order: one pass over the array.
+      const int64_t chunk = 65536, chunks = (n + chunk - 1) / chunk;
+      slots(chunks);
+      parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+        float m = 0.0f;
+        for (int64_t c = b; c < e; ++c)
+          m = std::max(m, K.finite_amax(x + c * chunk, std::min(chunk, n - c * chunk)));
+        partial[size_t(b)] = m;
+      });
+    } else if (L.inner == 1 && !L.block_2d) {
+      const int64_t piece = piece_length();
+      slots(L.rows);
+      parallel_for(L.rows, std::max<int64_t>(1, kGrainElems / L.length), [&](int64_t b, int64_t e) {
+        Scratch s(piece, 0);
+        float m = 0.0f;
+        for (int64_t r = b; r < e; ++r)
+          for_each_piece(s, r, piece, [&](const float* p, int64_t, int64_t len) {
+            m = std::max(m, K.finite_amax(p, len));
+          });
+        partial[size_t(b)] = m;
+      });
+    } else {
+      const int64_t G = group_rows(L), groups = (L.rows + G - 1) / G;
+      slots(groups);
+      parallel_for(groups, std::max<int64_t>(1, kGrainElems / (G * L.length)),
+                   [&](int64_t b, int64_t e) {
+        Scratch s(G * L.length, 0);
+        float m = 0.0f;
+        for (int64_t grp = b; grp < e; ++grp) {
+          const int64_t r0 = grp * G, g = std::min(G, L.rows - r0);
+          gather_rows(x, L, r0, g, s.buf.data(), transform);
+          m = std::max(m, K.finite_amax(s.buf.data(), g * L.length));
+        }
+        partial[size_t(b)] = m;
+      });
+    }
+    float m = 0.0f;
+    for (float a : partial) m = std::max(m, a);
+    return m;
+  }
+
+  // Axis last, 1-D blocks: rows in place, piece by piece.
+  void run_rows(const KernelParams& P, QTensor* qt, float* out) const {
+    const int64_t piece = piece_length();
+    const int64_t pblocks = L.block ? (piece + L.block - 1) / L.block : 0;
+    parallel_for(L.rows, std::max<int64_t>(1, kGrainElems / L.length), [&](int64_t b, int64_t e) {
+      Scratch s(transform ? piece : 0, pblocks);
+      for (int64_t r = b; r < e; ++r)
+        for_each_piece(s, r, piece, [&](const float* p, int64_t l0, int64_t n) {
+          encode_piece(P, s, p, n, r, l0, qt, out ? out + r * L.length + l0 : nullptr);
+        });
+    });
+  }
+
+  // Strided axis or 2-D tiles: groups of rows, gathered unless they can be
+  // read in place.
+  void run_groups(const KernelParams& P, QTensor* qt, float* out) const {
     const int64_t G = group_rows(L), groups = (L.rows + G - 1) / G;
-    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, G * L.length));
-    parallel_for(groups, grain, [&](int64_t gb, int64_t ge) {
-      std::vector<float> buf(size_t(G * L.length));
-      std::vector<uint8_t> codes(elementwise ? size_t(L.row_bytes * G) : size_t(G * L.length));
-      std::vector<uint8_t> sc(size_t(G * L.nblocks));
-      std::vector<uint32_t> k24(stochastic ? size_t(G * L.length) : 0);
+    const bool gather = L.inner > 1 || transform;
+    const int64_t pblocks = L.block ? (kPiece + L.block - 1) / L.block : 0;
+    parallel_for(groups, std::max<int64_t>(1, kGrainElems / (G * L.length)),
+                 [&](int64_t gb, int64_t ge) {
+      Scratch s(gather ? G * L.length : 0, std::max(L.nblocks, pblocks));
+      std::vector<const float*> rowp(static_cast<size_t>(G));
       for (int64_t grp = gb; grp < ge; ++grp) {
         const int64_t r0 = grp * G, g = std::min(G, L.rows - r0);
-        gather_rows(x, L, r0, g, buf.data(), transform);
-        if (stochastic)
+        if (gather) gather_rows(x, L, r0, g, s.buf.data(), transform);
+        for (int64_t j = 0; j < g; ++j)
+          rowp[size_t(j)] = gather ? s.buf.data() + j * L.length : x + (r0 + j) * L.length;
+        // Values go straight to `out` for contiguous rows; strided rows are
+        // decoded over their gathered copy (each element is read before it
+        // is overwritten) and scattered after.
+        auto values = [&](int64_t j) -> float* {
+          if (!out) return nullptr;
+          return L.inner == 1 ? out + (r0 + j) * L.length : s.buf.data() + j * L.length;
+        };
+        if (L.block_2d && spec.format != Format::kFp32) {
           for (int64_t j = 0; j < g; ++j)
-            row_random(L, spec.seed, r0 + j, k24.data() + j * L.length);
-        const uint32_t* kp = stochastic ? k24.data() : nullptr;
-        if (elementwise) {
+            K.block_amax(rowp[size_t(j)], L.length, L.block, j > 0, s.amax.data());
+          uint8_t* sc = qt ? qt->scales.data() + grp * L.nblocks : s.sc.data();
+          K.block_scales(P, s.amax.data(), L.nblocks, sc, s.aux());
           for (int64_t j = 0; j < g; ++j) {
-            const float* row = buf.data() + j * L.length;
-            uint8_t* dst = qt ? qt->codes.data() + (r0 + j) * L.row_bytes : codes.data() + j * L.row_bytes;
-            encode_row_elementwise(row, L.length, spec.format, spec.rounding,
-                                   kp ? kp + j * L.length : nullptr, dst);
-            if (out_values)
-              for (int64_t l = 0; l < L.length; ++l)
-                buf[size_t(j * L.length + l)] = decode_elementwise(dst, l, spec.format);
+            const int64_t r = r0 + j;
+            K.encode(P, rowp[size_t(j)], L.length, sc, s.aux(), FlatIndex{L.flat_index(r, 0), L.inner},
+                     qt ? qt->codes.data() + r * L.row_bytes : nullptr, values(j));
           }
         } else {
-          if (L.block) codec.scales(buf.data(), g, sc.data());
-          codec.encode(buf.data(), g, sc.data(), kp, codes.data());
-          if (qt) {
-            const int64_t srow0 = L.block_2d ? grp : r0;
-            const int64_t srows = L.block_2d ? 1 : g;
-            if (L.block)
-              std::memcpy(qt->scales.data() + srow0 * L.nblocks, sc.data(),
-                          size_t(srows * L.nblocks));
-            for (int64_t j = 0; j < g; ++j)
-              pack_row(codes.data() + j * L.length, L.length, bits,
-                       qt->codes.data() + (r0 + j) * L.row_bytes);
-          }
-          if (out_values) {
-            for (int64_t j = 0; j < g; ++j) {
-              const uint8_t* srow = sc.data() + (L.block_2d ? 0 : j * L.nblocks);
-              for (int64_t l = 0; l < L.length; ++l) {
-                const uint8_t s = L.block ? srow[l / L.block] : 0;
-                buf[size_t(j * L.length + l)] = codec.decode(codes[size_t(j * L.length + l)], s);
-              }
+          for (int64_t j = 0; j < g; ++j) {
+            float* vals = values(j);
+            for (int64_t l0 = 0; l0 < L.length; l0 += kPiece) {
+              const int64_t n = std::min(kPiece, L.length - l0);
+              encode_piece(P, s, rowp[size_t(j)] + l0, n, r0 + j, l0, qt, vals ? vals + l0 : nullptr);
             }
           }
         }
-        if (out_values) scatter_rows(buf.data(), L, r0, g, out_values);
+        if (out && L.inner > 1) scatter_rows(s.buf.data(), L, r0, g, out);
       }
     });
+  }
+
+  void run(QTensor* qt, float* out) const {
+    const FormatTraits& ft = format_traits(spec.format);
+    float ts = 1.0f;
+    if (ft.tensor_scale) {
+      const float m = spec.format == Format::kNvfp4 ? kNvfp4TensorMax : elem_traits(ft.elem).max;
+      ts = tensor_encode_scale(tensor_amax(), m);
+    }
+    if (qt) qt->tensor_scale = ts;
+    if (L.numel() == 0) return;
+    const KernelParams P = make_params(spec, ts);
+    if (L.inner == 1 && !L.block_2d) run_rows(P, qt, out);
+    else run_groups(P, qt, out);
   }
 };
 
 }  // namespace
 
 QTensor quantize(const float* x, const std::vector<int64_t>& shape, int axis,
-                 const QuantSpec& spec, const RowTransform* transform) {
+                 const QuantSpec& spec, const RowTransform* transform, int64_t transform_run) {
   QTensor q;
   q.spec = spec;
   q.layout = make_layout(shape, axis, spec);
+  FP4_CHECK(x != nullptr || q.layout.numel() == 0, "x", "missing data");
+  FP4_CHECK(transform_run >= 0, "transform_run", "expected a run length >= 0");
   q.codes.assign(size_t(q.layout.codes_bytes()), 0);
   q.scales.assign(size_t(q.layout.scales_bytes()), 0);
-  FP4_CHECK(x != nullptr || q.layout.numel() == 0, "x", "missing data");
-  Pipeline{x, q.layout, spec, transform}.run(&q, nullptr);
+  const QuantKernels& K = quant_detail::quant_kernels(active_isa());
+  Pipeline{x, q.layout, spec, transform, transform_run, K}.run(&q, nullptr);
   return q;
+}
+
+QTensor quantize(const float* x, const std::vector<int64_t>& shape, int axis,
+                 const QuantSpec& spec, const RowTransform* transform) {
+  return quantize(x, shape, axis, spec, transform, 0);
+}
+
+void fake_quantize(const float* x, const std::vector<int64_t>& shape, int axis,
+                   const QuantSpec& spec, float* out, const RowTransform* transform,
+                   int64_t transform_run) {
+  const QLayout L = make_layout(shape, axis, spec);
+  FP4_CHECK(x != nullptr || L.numel() == 0, "x", "missing data");
+  FP4_CHECK(out != nullptr || L.numel() == 0, "out", "missing buffer");
+  FP4_CHECK(transform_run >= 0, "transform_run", "expected a run length >= 0");
+  const QuantKernels& K = quant_detail::quant_kernels(active_isa());
+  Pipeline{x, L, spec, transform, transform_run, K}.run(nullptr, out);
 }
 
 void fake_quantize(const float* x, const std::vector<int64_t>& shape, int axis,
                    const QuantSpec& spec, float* out, const RowTransform* transform) {
-  const QLayout L = make_layout(shape, axis, spec);
-  FP4_CHECK(x != nullptr || L.numel() == 0, "x", "missing data");
-  Pipeline{x, L, spec, transform}.run(nullptr, out);
+  fake_quantize(x, shape, axis, spec, out, transform, 0);
 }
 
 void dequantize(const QTensorView& q, float* out) {
   validate_view(q);
   const QLayout& L = q.layout;
-  const FormatTraits& ft = format_traits(q.spec.format);
-  const int bits = elem_traits(ft.elem).bits;
-  GroupCodec codec{L, q.spec, ft.elem, q.tensor_scale, 1.0f / q.tensor_scale};
-  const int64_t G = group_rows(L), groups = (L.rows + G - 1) / G;
-  parallel_for(groups, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, G * L.length)),
+  if (L.numel() == 0) return;
+  const QuantKernels& K = quant_detail::quant_kernels(active_isa());
+  const KernelParams P = make_params(q.spec, q.tensor_scale);
+  const int64_t G = L.inner > 1 ? kStridedGroup : 1, groups = (L.rows + G - 1) / G;
+  parallel_for(groups, std::max<int64_t>(1, kGrainElems / (G * L.length)),
                [&](int64_t gb, int64_t ge) {
-    std::vector<float> buf(size_t(G * L.length));
+    std::vector<float> buf(L.inner > 1 ? size_t(G * L.length) : 0);
     for (int64_t grp = gb; grp < ge; ++grp) {
       const int64_t r0 = grp * G, g = std::min(G, L.rows - r0);
       for (int64_t j = 0; j < g; ++j) {
         const int64_t r = r0 + j;
         const uint8_t* crow = q.codes + r * L.row_bytes;
-        float* dst = buf.data() + j * L.length;
-        if (!is_block_quantized(q.spec.format)) {
-          for (int64_t l = 0; l < L.length; ++l) dst[l] = decode_elementwise(crow, l, q.spec.format);
+        float* dst = L.inner == 1 ? out + r * L.length : buf.data() + j * L.length;
+        if (q.spec.format == Format::kFp32) {
+          std::memcpy(dst, crow, sizeof(float) * size_t(L.length));
           continue;
         }
         const uint8_t* srow =
             L.block ? q.scales + (L.block_2d ? r / L.block : r) * L.nblocks : nullptr;
-        for (int64_t l = 0; l < L.length; ++l)
-          dst[l] = codec.decode(unpack_code(crow, l, bits), srow ? srow[l / L.block] : 0);
+        K.decode(P, crow, L.length, srow, dst);
       }
-      scatter_rows(buf.data(), L, r0, g, out);
+      if (L.inner > 1) scatter_rows(buf.data(), L, r0, g, out);
     }
   });
 }

@@ -10,7 +10,14 @@
 // `length` elements along the axis) after it is gathered and before it is
 // quantized: that is how the Hadamard transform fuses with quantization.
 // It must act on each row independently. Work is split over rows with
-// OpenMP; results are identical for any thread count.
+// OpenMP; results are identical for any thread count and any SIMD path
+// (util/cpu_features.h active_isa(): scalar, AVX2, AVX-512).
+//
+// transform_run > 0 declares that the transform acts independently on
+// consecutive runs of transform_run elements (a blockwise Hadamard of size
+// n: run n; the row length must be a multiple of it). The pipeline may then
+// apply it to pieces of a row (whole runs) just before encoding them, so a
+// long row never has to be buffered whole. 0 means: whole rows only.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -29,5 +36,11 @@ void dequantize(const QTensorView& q, float* out);
 
 void fake_quantize(const float* x, const std::vector<int64_t>& shape, int axis,
                    const QuantSpec& spec, float* out, const RowTransform* transform = nullptr);
+
+QTensor quantize(const float* x, const std::vector<int64_t>& shape, int axis,
+                 const QuantSpec& spec, const RowTransform* transform, int64_t transform_run);
+void fake_quantize(const float* x, const std::vector<int64_t>& shape, int axis,
+                   const QuantSpec& spec, float* out, const RowTransform* transform,
+                   int64_t transform_run);
 
 }  // namespace fp4train
