@@ -66,7 +66,7 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
     return;
   }
   const int MR = ker.mr, NR = ker.nr;
-  constexpr int64_t kKc = 512;
+  constexpr int64_t kKc = 1024;  // B chunk 32 x 1024 bytes: L1-resident
   const int64_t kc = kKc / blk;  // blocks per chunk
   const int64_t row_tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
   const int64_t tiles_per_task = 16, panels_per_task = 8;

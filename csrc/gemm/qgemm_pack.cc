@@ -204,36 +204,44 @@ PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm fo
   PanelsFp4 out;
   const int64_t N = q.layout.rows, K = q.layout.length;
   const int64_t nblk = (K + blk - 1) / blk, kp = nblk * blk, panels = (N + nr - 1) / nr;
-  const int64_t ng = kp / 4, gpb = blk / 4;  // groups, groups per block
+  const int64_t gpb = blk / 4;  // groups per block
   out.b.resize(size_t(panels * kp * nr));
   out.ncorr.resize(size_t(panels * nblk * nr));
   out.s.resize(size_t(panels * nblk * nr));
   const E2M1PairTable& tab = e2m1_pairs();
+  // Block-major within a panel, so the stores of one block (blk * nr bytes)
+  // stay in L1 while its nr columns are read.
   parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
-      for (int j = 0; j < nr; ++j) {
-        const int64_t n = p * nr + j;
-        int8_t* dst = out.b.data() + p * kp * nr + 4 * j;
-        int32_t* nc = out.ncorr.data() + p * nblk * nr + j;
-        float* sd = out.s.data() + p * nblk * nr + j;
-        if (n >= N) {  // padding columns: zero values and scales
-          for (int64_t g = 0; g < ng; ++g) store32(dst + 4 * g * nr, 0);
-          for (int64_t b = 0; b < nblk; ++b) nc[b * nr] = 0, sd[b * nr] = 0.0f;
-          continue;
-        }
-        const uint8_t* src = q.codes + n * q.layout.row_bytes;
-        for (int64_t b = 0; b < nblk; ++b) {
+      for (int64_t b = 0; b < nblk; ++b) {
+        int8_t* dst = out.b.data() + (p * kp + b * blk) * nr;
+        int32_t* nc = out.ncorr.data() + (p * nblk + b) * nr;
+        float* sd = out.s.data() + (p * nblk + b) * nr;
+        const bool full = (b + 1) * blk <= K;
+        for (int j = 0; j < nr; ++j) {
+          const int64_t n = p * nr + j;
+          int8_t* dj = dst + 4 * j;
+          if (n >= N) {  // padding columns: zero values and scales
+            for (int64_t g = 0; g < gpb; ++g) store32(dj + 4 * g * nr, 0);
+            nc[j] = 0;
+            sd[j] = 0.0f;
+            continue;
+          }
+          const uint8_t* src = q.codes + n * q.layout.row_bytes;
           int32_t sum = 0;
-          if ((b + 1) * blk <= K) {
-            for (int64_t i = b * blk / 2; i < (b + 1) * blk / 2; ++i) sum += tab.sum[src[i]];
-            for (int64_t g = b * gpb; g < (b + 1) * gpb; ++g)
-              store32(dst + 4 * g * nr, uint32_t(tab.pair[src[2 * g]]) | (uint32_t(tab.pair[src[2 * g + 1]]) << 16));
+          if (full) {
+            const uint8_t* sb = src + b * blk / 2;
+            for (int i = 0; i < blk / 2; ++i) sum += tab.sum[sb[i]];
+            for (int64_t g = 0; g < gpb; ++g)
+              store32(dj + 4 * g * nr,
+                      uint32_t(tab.pair[sb[2 * g]]) | (uint32_t(tab.pair[sb[2 * g + 1]]) << 16));
           } else {
-            for (int64_t g = b * gpb; g < (b + 1) * gpb; ++g) store32(dst + 4 * g * nr, e2m1_group(src, K, g, tab.pair, 0));
+            for (int64_t g = 0; g < gpb; ++g)
+              store32(dj + 4 * g * nr, e2m1_group(src, K, b * gpb + g, tab.pair, 0));
             for (int64_t k = b * blk; k < K; ++k) sum += kE2M1Doubled[e2m1_get(src, k)];
           }
-          nc[b * nr] = -12 * sum;
-          sd[b * nr] = scale_fp4(q, n, b, form);
+          nc[j] = -12 * sum;
+          sd[j] = scale_fp4(q, n, b, form);
         }
       }
   });
