@@ -1,14 +1,17 @@
 // Google Benchmark of the GEMMs: qgemm on mxfp4, nvfp4 (16x16-tiled B),
 // mxfp8_e4m3, per-tensor fp8 e5m2 x e4m3 (the split kernels) and gemm_f32 at
-// M = N = K = 2048 on the active ISA with all threads, mxfp8 e5m2 x e5m2 (the
+// M = N = K = 2048 on the active ISA with all threads (mxfp4, nvfp4, mxfp8_e4m3
+// and gemm_f32 also with 1 thread: the scaling figure), mxfp8 e5m2 x e5m2 (the
 // scalar wide-integer path) at 512, next to their scalar references qgemm_ref / gemm_f32_ref at 128^3,
 // and qgemm/gemm_f32 forced to each ISA with one thread at 512^3.
 //
 // Counters: FLOPS = 2 M N K / s (multiply and add counted separately, as for
 // a float GEMM). Operands are quantized once, outside the timing; qgemm's
 // timing includes its packing of both operands. Wall-clock (UseRealTime).
-// Run:
-//   build-gemm/bench/bench_qgemm --benchmark_min_time=1
+// Args are (n, isa, threads): isa -1 = active, threads 0 = all.
+// Run (the machine is shared: repeat and read the medians):
+//   build-vnni/bench/bench_qgemm --benchmark_filter=2048 --benchmark_repetitions=5 \
+//       --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -114,17 +117,17 @@ void per_isa(benchmark::internal::Benchmark* b, int64_t n) {
 
 #define FP4_QGEMM(FA, FB, T) BM_qgemm<Format::FA, Format::FB, T>
 
-BENCHMARK(FP4_QGEMM(kMxfp4, kMxfp4, false))->Name("qgemm/mxfp4")->Args({2048, -1, 0})
+BENCHMARK(FP4_QGEMM(kMxfp4, kMxfp4, false))->Name("qgemm/mxfp4")->Args({2048, -1, 0})->Args({2048, -1, 1})
     ->Apply([](auto* b) { per_isa(b, 512); })->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(FP4_QGEMM(kNvfp4, kNvfp4, true))->Name("qgemm/nvfp4_x_nvfp4_2d")->Args({2048, -1, 0})
+BENCHMARK(FP4_QGEMM(kNvfp4, kNvfp4, true))->Name("qgemm/nvfp4_x_nvfp4_2d")->Args({2048, -1, 0})->Args({2048, -1, 1})
     ->Apply([](auto* b) { per_isa(b, 512); })->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(FP4_QGEMM(kMxfp8E4M3, kMxfp8E4M3, false))->Name("qgemm/mxfp8_e4m3")->Args({2048, -1, 0})
+BENCHMARK(FP4_QGEMM(kMxfp8E4M3, kMxfp8E4M3, false))->Name("qgemm/mxfp8_e4m3")->Args({2048, -1, 0})->Args({2048, -1, 1})
     ->Apply([](auto* b) { per_isa(b, 512); })->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(FP4_QGEMM(kFp8E5M2, kFp8E4M3, false))->Name("qgemm/fp8_e5m2_x_e4m3")->Args({2048, -1, 0})
     ->Apply([](auto* b) { per_isa(b, 512); })->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(FP4_QGEMM(kMxfp8E5M2, kMxfp8E5M2, false))->Name("qgemm/mxfp8_e5m2_x_e5m2")->Args({512, -1, 0})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_gemm_f32)->Name("gemm_f32")->Args({2048, -1, 0})
+BENCHMARK(BM_gemm_f32)->Name("gemm_f32")->Args({2048, -1, 0})->Args({2048, -1, 1})
     ->Apply([](auto* b) { per_isa(b, 512); })->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_qgemm_ref_mxfp4)->Name("qgemm_ref/mxfp4")->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gemm_f32_ref)->Name("gemm_f32_ref")->Arg(128)->Unit(benchmark::kMillisecond);
