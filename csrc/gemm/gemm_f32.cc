@@ -1,11 +1,12 @@
-// gemm_f32: B packed into NR-column panels, OpenMP over output tiles, an FMA
+// gemm_f32: A packed into MR-row tiles, B into NR-column panels, OpenMP over output tiles, an FMA
 // micro-kernel per ISA (scalar here; gemm_f32_avx2.cc, gemm_f32_avx512.cc).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "gemm/gemm_f32.h"
 #include "gemm/gemm_kernels.h"
-#include "gemm/tile_driver.h"
+#include "util/parallel.h"
 
 namespace fp4train {
 namespace gemm_detail {
@@ -14,13 +15,17 @@ namespace {
 
 constexpr int kScalarMr = 4, kScalarNr = 8;
 
-void f32_scalar(const float* const* a, const float* bp, int64_t kc, float* acc) {
+void f32_scalar(const float* ap, const float* bp, int64_t kc, float* c, int64_t ldc, bool first) {
+  float acc[kScalarMr][kScalarNr];
+  for (int i = 0; i < kScalarMr; ++i)
+    for (int j = 0; j < kScalarNr; ++j) acc[i][j] = first ? 0.0f : c[i * ldc + j];
   for (int64_t k = 0; k < kc; ++k)
     for (int i = 0; i < kScalarMr; ++i) {
-      const float av = a[i][k];
-      for (int j = 0; j < kScalarNr; ++j)
-        acc[i * kScalarNr + j] = std::fma(av, bp[k * kScalarNr + j], acc[i * kScalarNr + j]);
+      const float av = ap[k * kScalarMr + i];
+      for (int j = 0; j < kScalarNr; ++j) acc[i][j] = std::fma(av, bp[k * kScalarNr + j], acc[i][j]);
     }
+  for (int i = 0; i < kScalarMr; ++i)
+    for (int j = 0; j < kScalarNr; ++j) c[i * ldc + j] = acc[i][j];
 }
 
 }  // namespace
@@ -54,13 +59,60 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
         for (int64_t k = 0; k < K; ++k) dst[k * NR] = n < N ? b[n * K + k] : 0.0f;
       }
   });
-  constexpr int64_t kKc = 256;  // K chunk: an NR x 256 panel slice stays in L1/L2
-  run_tiles(M, N, K, MR, NR, kKc, c,
-            [&](int64_t i0, int mr, int64_t p, int64_t k0, int64_t kn, float* acc) {
-              const float* rows[16];
-              for (int i = 0; i < MR; ++i) rows[i] = a + (i0 + (i < mr ? i : mr - 1)) * K + k0;
-              ker.fn(rows, bp.data() + (p * K + k0) * NR, kn, acc);
-            });
+  if (K <= 0) {
+    std::fill(c, c + M * N, 0.0f);
+    return;
+  }
+  // ap[(t * K + k) * MR + i] = a[t * MR + i, k], zero past M.
+  const int64_t row_tiles = (M + MR - 1) / MR;
+  std::vector<float> ap(size_t(row_tiles * K * MR));
+  parallel_for(row_tiles, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int i = 0; i < MR; ++i) {
+        const int64_t m = t * MR + i;
+        float* dst = ap.data() + t * K * MR + i;
+        for (int64_t k = 0; k < K; ++k) dst[k * MR] = m < M ? a[m * K + k] : 0.0f;
+      }
+  });
+  // Tasks: blocks of row tiles x blocks of panels; K in chunks of kKc (an
+  // NR x kKc panel slice stays in L1 across the task's row tiles), each chunk
+  // accumulating into C itself; edge tiles through a local buffer.
+  constexpr int64_t kKc = 256;
+  const int64_t tiles_per_task = std::max<int64_t>(1, 96 / MR);
+  const int64_t panels_per_task = std::max<int64_t>(1, 256 / NR);
+  const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
+  const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
+  parallel_for(rblocks * pblocks, 1, [&](int64_t t0, int64_t t1) {
+    alignas(64) float buf[16 * 64];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pb = t / rblocks, rb = t % rblocks;
+      const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
+      const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);
+      for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+        const int64_t kn = std::min(kKc, K - k0);
+        for (int64_t p = p0; p < p1; ++p) {
+          const int nr = int(std::min<int64_t>(NR, N - p * NR));
+          const float* bpp = bp.data() + (p * K + k0) * NR;
+          for (int64_t rt = r0; rt < r1; ++rt) {
+            const int64_t i0 = rt * MR;
+            const int mr = int(std::min<int64_t>(MR, M - i0));
+            const float* app = ap.data() + (rt * K + k0) * MR;
+            float* ct = c + i0 * N + p * NR;
+            if (mr == MR && nr == NR) {
+              ker.fn(app, bpp, kn, ct, N, k0 == 0);
+              continue;
+            }
+            if (k0 > 0)
+              for (int i = 0; i < mr; ++i)
+                for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
+            ker.fn(app, bpp, kn, buf, NR, k0 == 0);
+            for (int i = 0; i < mr; ++i)
+              for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];
+          }
+        }
+      }
+    }
+  });
 }
 
 }  // namespace fp4train

@@ -11,28 +11,26 @@ namespace {
 
 constexpr int kMr = 8, kNr = 32;
 
-void f32_avx512(const float* const* a, const float* bp, int64_t kc, float* acc) {
+void f32_avx512(const float* ap, const float* bp, int64_t kc, float* c, int64_t ldc, bool first) {
   __m512 c0[kMr], c1[kMr];
-  const float* ar[kMr];
 #pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {
-    ar[i] = a[i];
-    c0[i] = _mm512_loadu_ps(acc + i * kNr);
-    c1[i] = _mm512_loadu_ps(acc + i * kNr + 16);
+    c0[i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc);
+    c1[i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16);
   }
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(bp + k * kNr), b1 = _mm512_loadu_ps(bp + k * kNr + 16);
 #pragma GCC unroll 8
     for (int i = 0; i < kMr; ++i) {
-      const __m512 av = _mm512_set1_ps(ar[i][k]);
+      const __m512 av = _mm512_set1_ps(ap[k * kMr + i]);
       c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
       c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
     }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {
-    _mm512_storeu_ps(acc + i * kNr, c0[i]);
-    _mm512_storeu_ps(acc + i * kNr + 16, c1[i]);
+    _mm512_storeu_ps(c + i * ldc, c0[i]);
+    _mm512_storeu_ps(c + i * ldc + 16, c1[i]);
   }
 }
 

@@ -11,7 +11,9 @@
 // columns past it zero-padded panels; their outputs are discarded.
 //
 // Panels (packed by gemm_f32.cc / qgemm_pack.cc):
-//   f32:  bp[k * NR + j]                       B^T column panel, floats
+//   f32:  ap[k * MR + i] (A row tile, k-major), bp[k * NR + j] (B^T column
+//         panel); the kernels read and write C directly (ldc), acc = +0
+//         when `first`, else the value in C (so K chunks keep the k order).
 //   i8:   A rows of E2M1 doubled values + 12 (uint8 in [0, 24]), K padded to
 //         whole blocks; B panel per block: pairs (k, k+1) of int8 per column,
 //         bq[(q * NR + j) * 2 + r] = b[j][2q + r]; corr[j] = 12 * sum_k b[j][k]
@@ -51,7 +53,8 @@
 namespace fp4train {
 namespace gemm_detail {
 
-using F32Kernel = void (*)(const float* const* a, const float* bp, int64_t kc, float* acc);
+using F32Kernel = void (*)(const float* ap, const float* bp, int64_t kc, float* c, int64_t ldc,
+                           bool first);
 using I8Kernel = void (*)(const uint8_t* const* a, const double* const* sa, const int8_t* bq,
                           const int16_t* corr, const double* sb, int64_t nblk, int blk,
                           float* acc);

@@ -591,7 +591,9 @@ TEST(QGemm, ErrorsNameTheArgument) {
 
 TEST(QGemmF32, FastEqualsRefEveryIsa) {
   const Shape shapes[] = {{1, 1, 1}, {1, 37, 61}, {37, 1, 127}, {7, 33, 5}, {61, 37, 127},
-                          {9, 65, 300}, {17, 31, 600}, {0, 5, 3}, {4, 6, 0}};
+                          {9, 65, 300}, {17, 31, 600}, {0, 5, 3}, {4, 6, 0},
+                          // full tiles, several tasks and K chunks (256)
+                          {8, 32, 513}, {100, 300, 700}, {200, 260, 257}, {6, 16, 256}};
   uint64_t seed = 77;
   for (const Shape& s : shapes) {
     std::vector<float> a = make_data(kAllDists[seed % 4], s.M * s.K, seed);
@@ -607,7 +609,7 @@ TEST(QGemmF32, FastEqualsRefEveryIsa) {
     fp4train::gemm_f32_ref(a.data(), b.data(), ref.data(), s.M, s.N, s.K);
     for (Isa isa : fp4train::supported_isas()) {
       fp4train::set_isa(isa);
-      for (int threads : {1, 2}) {
+      for (int threads : {1, 2, 3}) {
         fp4train::set_num_threads(threads);
         std::vector<float> got(size_t(s.M * s.N), -1.0f);
         fp4train::gemm_f32(a.data(), b.data(), got.data(), s.M, s.N, s.K);
