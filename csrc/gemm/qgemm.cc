@@ -48,14 +48,34 @@ void run_i8(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, in
             });
 }
 
+float decode_factor(const QTensorView& q) {
+  return format_traits(q.spec.format).tensor_scale ? 1.0f / q.tensor_scale : 1.0f;
+}
+
 #ifdef FP4TRAIN_X86
 // E2M1 x E2M1 on the AVX-512 VNNI kernels. Tasks are blocks of row tiles x
 // blocks of panels; within a task, K runs in chunks of kKc elements (a 32 x
 // kKc B panel chunk stays in L1 across the task's row tiles), and each chunk
 // accumulates into C itself (the kernels load C unless it is the first
 // chunk). Edge tiles go through a local MR x NR buffer.
+// The final step of NUMERICS §5 on an mr x nr tile of C (row stride ldc):
+// C = RN(acc * d), then RN(C / pa), RN(C / pb) for prescales != 1.
+struct Finish {
+  float d, pa, pb;
+  bool identity() const { return d == 1.0f && pa == 1.0f && pb == 1.0f; }
+  void operator()(float* ct, int64_t ldc, int mr, int nr) const {
+    for (int i = 0; i < mr; ++i)
+      for (int j = 0; j < nr; ++j) {
+        float v = ct[i * ldc + j] * d;
+        if (pa != 1.0f) v = v / pa;
+        if (pb != 1.0f) v = v / pb;
+        ct[i * ldc + j] = v;
+      }
+  }
+};
+
 void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk, bool exp,
-             float* c) {
+             const Finish& fin, float* c) {
   const KernelInfo<Fp4Kernel> ker = fp4_kernel_avx512(exp);
   const Fp4ScaleForm form = exp ? Fp4ScaleForm::kExp : Fp4ScaleForm::kValue;
   const RowsFp4 A = pack_rows_fp4(a, blk, ker.mr, form);
@@ -63,6 +83,7 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
   const int64_t kp = A.kp, nblk = A.nblk;
   if (nblk == 0) {
     std::fill(c, c + M * N, 0.0f);
+    for (int64_t m = 0; m < M; ++m) fin(c + m * N, N, 1, int(N));
     return;
   }
   const int MR = ker.mr, NR = ker.nr;
@@ -91,14 +112,17 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
             const uint8_t* ap = A.a.data() + (rt * kp + u0 * blk) * MR;
             const float* sap = A.s.data() + (rt * nblk + u0) * MR;
             float* ct = c + i0 * N + p * NR;
+            const bool last = u0 + un == nblk, post = last && !fin.identity();
             if (mr == MR && nr == NR) {
               ker.fn(ap, sap, bq, nc, sb, un, ct, N, u0 == 0);
+              if (post) fin(ct, N, mr, nr);  // while the tile is in L1
               continue;
             }
             if (u0 > 0)
               for (int i = 0; i < mr; ++i)
                 for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
             ker.fn(ap, sap, bq, nc, sb, un, buf, NR, u0 == 0);
+            if (post) fin(buf, NR, mr, nr);
             for (int i = 0; i < mr; ++i)
               for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];
           }
@@ -167,10 +191,6 @@ void run_split_transposed(const QTensorView& a, const QTensorView& b, int64_t M,
   });
 }
 
-float decode_factor(const QTensorView& q) {
-  return format_traits(q.spec.format).tensor_scale ? 1.0f / q.tensor_scale : 1.0f;
-}
-
 }  // namespace
 
 void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
@@ -195,8 +215,13 @@ void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
     const ScaleType sa = format_traits(fa).scale, sb = format_traits(fb).scale;
     const bool e8 = sa == ScaleType::kE8M0 && sb == ScaleType::kE8M0 && blk == 32;
     const bool e4 = sa == ScaleType::kE4M3 && sb == ScaleType::kE4M3 && blk == 16;
-    if (active_isa() == Isa::kAvx512 && (e8 || e4)) run_fp4(a, b, M, N, blk, e8, c);
-    else run_i8(a, b, M, N, blk, c);
+    if (active_isa() == Isa::kAvx512 && (e8 || e4)) {
+      // run_fp4 applies the final step itself, to each tile after its last chunk.
+      const Finish fin{decode_factor(a) * decode_factor(b), a.spec.prescale, b.spec.prescale};
+      run_fp4(a, b, M, N, blk, e8, fin, c);
+      return;
+    }
+    run_i8(a, b, M, N, blk, c);
 #else
     run_i8(a, b, M, N, blk, c);
 #endif

@@ -163,11 +163,27 @@ inline uint32_t e2m1_group(const uint8_t* p, int64_t K, int64_t g, const uint16_
   return w;
 }
 
-float scale_fp4(const QTensorView& q, int64_t row, int64_t block, Fp4ScaleForm form) {
-  const ScaleParts p = scale_parts(q, row, block);
-  if (p.nan) return std::nanf("");
-  if (form == Fp4ScaleForm::kExp) return float(p.e - 1);  // j == 1
-  return std::ldexp(float(p.j), p.e - 1);                 // exact: j has <= 4 significant bits
+// The float form of every scale byte (what scale_parts means by it):
+// kExp (E8M0): e - 1, NaN for 0xFF; kValue (E4M3): its value / 2 (exact),
+// NaN for the NaN codes.
+struct Fp4ScaleTable {
+  float v[256];
+  explicit Fp4ScaleTable(Fp4ScaleForm form) {
+    for (int c = 0; c < 256; ++c) {
+      if (form == Fp4ScaleForm::kExp) {
+        v[c] = c == kE8M0NaN ? std::nanf("") : float(c - kE8M0Bias - 1);
+      } else {
+        const float s = e4m3_decode(uint8_t(c));
+        v[c] = std::isnan(s) ? std::nanf("") : s * 0.5f;
+      }
+    }
+  }
+};
+
+// Scale bytes of a row (1-D blocks) or of its 16-row tile (2-D).
+inline const uint8_t* scale_row(const QTensorView& q, int64_t row) {
+  const int64_t srow = q.layout.block_2d ? row / q.layout.block : row;
+  return q.scales + srow * q.layout.nblocks;
 }
 
 }  // namespace
@@ -181,6 +197,7 @@ RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) 
   r.a.resize(size_t(tiles * kp * mr));
   r.s.resize(size_t(tiles * nblk * mr));
   const uint16_t* tab = e2m1_pairs().biased;
+  const Fp4ScaleTable st(form);
   parallel_for(tiles, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       for (int i = 0; i < mr; ++i) {
@@ -194,7 +211,8 @@ RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) 
         }
         const uint8_t* p = q.codes + m * q.layout.row_bytes;
         for (int64_t g = 0; g < ng; ++g) store32(dst + 4 * g * mr, e2m1_group(p, K, g, tab, 12));
-        for (int64_t b = 0; b < nblk; ++b) sd[b * mr] = scale_fp4(q, m, b, form);
+        const uint8_t* sc = scale_row(q, m);
+        for (int64_t b = 0; b < nblk; ++b) sd[b * mr] = st.v[sc[b]];
       }
   });
   return r;
@@ -209,6 +227,7 @@ PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm fo
   out.ncorr.resize(size_t(panels * nblk * nr));
   out.s.resize(size_t(panels * nblk * nr));
   const E2M1PairTable& tab = e2m1_pairs();
+  const Fp4ScaleTable st(form);
   // Block-major within a panel, so the stores of one block (blk * nr bytes)
   // stay in L1 while its nr columns are read.
   parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
@@ -241,7 +260,7 @@ PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm fo
             for (int64_t k = b * blk; k < K; ++k) sum += kE2M1Doubled[e2m1_get(src, k)];
           }
           nc[j] = -12 * sum;
-          sd[j] = scale_fp4(q, n, b, form);
+          sd[j] = st.v[scale_row(q, n)[b]];
         }
       }
   });
