@@ -62,6 +62,14 @@ class CausalSelfAttention(Module):
             for i in range(4))
         self.rope = RoPE(self.head_dim, rope_base)
         self._cache = None
+        self._mask = np.zeros((0, 0), np.float32)
+
+    def _causal_mask(self, s):
+        """(s, s) float32: 0 on and below the diagonal, -inf above (cached per length)."""
+        if self._mask.shape[0] != s:
+            self._mask = np.where(np.triu(np.ones((s, s), dtype=bool), 1), -np.inf,
+                                  0.0).astype(np.float32)
+        return self._mask
 
     def _split(self, t, b, s):
         """(b, s, dim) -> (b, heads, s, d)."""
@@ -82,8 +90,7 @@ class CausalSelfAttention(Module):
         v = self._split(self.v.forward(x), b, s)
         scale = np.float32(1.0 / np.sqrt(self.head_dim))
         scores = np.matmul(q, k.transpose(0, 1, 3, 2)) * scale
-        future = np.triu(np.ones((s, s), dtype=bool), 1)
-        scores[..., future] = -np.inf
+        scores += self._causal_mask(s)  # the diagonal stays finite, so no row is all -inf
         scores -= scores.max(axis=-1, keepdims=True)
         p = np.exp(scores, out=scores)
         p /= p.sum(axis=-1, keepdims=True)
