@@ -30,18 +30,19 @@
 //         is exact in double when |S| < 2^52; other lanes (rare: huge sums,
 //         or NaN/Inf) go through split_term_exact (128-bit-free integers).
 //   fp4 (AVX-512 VNNI, E2M1 x E2M1 when both scales are E8M0 or both E4M3):
-//         A in MR-row tiles of 4-byte k-groups, ap[(g * MR + i) * 4 + r] =
-//         a[i][4g + r] + 12, scales sa[b * MR + i]; B panel of 4-byte k-groups, bq[(g * NR + j) * 4 + r]
-//         = b[j][4g + r] (g counts groups over the whole padded K), ncorr[j]
-//         = -12 * block sum (int32) as the start of each block's vpdpbusd
-//         chain, so S is the exact int32 block sum. Scales as floats
-//         (qgemm_pack.h Fp4ScaleForm): E8M0 t = scalef(float(S), ea + eb),
-//         which is RN(S * 2^(ea+eb)) for every exponent (subnormals, overflow);
-//         E4M3 t = float(S) * (fa * fb): |S| * ja * jb < 2^24 with 4-bit
-//         scale significands, so every product is exact and t needs no
-//         rounding, hence acc = fma(float(S), fa * fb, acc) = RN(acc + t).
-//         These kernels read and write C directly (ldc), acc = +0 when
-//         `first`, else the value in C.
+//         B panel of biased values (b + 12, uint8 in [0, 24]) in 4-byte
+//         k-groups, bq[(g * NR + j) * 4 + r] = b[j][4g + r] + 12 (g counts
+//         groups over the whole padded K); A in MR-row tiles of signed 4-byte
+//         k-groups, ap[(g * MR + i) * 4 + r] = a[i][4g + r], broadcast by
+//         vpdpbusd's embedded {1to16} operand; ncorr[b * MR + i] = -12 * A's
+//         block sum starts each block's chain, so S is the exact int32 block
+//         sum. Scales as floats (qgemm_pack.h Fp4ScaleForm): E8M0
+//         t = scalef(float(S), ea + eb), which is RN(S * 2^(ea+eb)) for every
+//         exponent (subnormals, overflow); E4M3 t = float(S) * (fa * fb):
+//         |S| * ja * jb < 2^24 with 4-bit scale significands, so every
+//         product is exact and t needs no rounding, hence
+//         acc = fma(float(S), fa * fb, acc) = RN(acc + t). These kernels read
+//         and write C directly (ldc), acc = +0 when `first`, else C's value.
 // The block result is t = float((double(S) * sb) * sa): both products are
 // exact (S < 2^53 with power-of-two scales, or |S| < 2^12 with 18-bit nvfp4
 // scale integers), so the cast is the single rounding of NUMERICS §5.
@@ -70,8 +71,8 @@ using SplitKernel = void (*)(const double* const* a, const double* const* sa, co
 // qgemm_wide.cc; the SIMD kernels call it for the lanes they cannot finish.
 float split_term_exact(double hi, double lo, double sa, double sb);
 
-using Fp4Kernel = void (*)(const uint8_t* a, const float* sa, const int8_t* bq,
-                           const int32_t* ncorr, const float* sb, int64_t nblk, float* c,
+using Fp4Kernel = void (*)(const int8_t* a, const int32_t* ncorr, const float* sa,
+                           const uint8_t* bq, const float* sb, int64_t nblk, float* c,
                            int64_t ldc, bool first);
 
 template <class Fn>

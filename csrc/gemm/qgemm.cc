@@ -103,25 +103,25 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
         const int64_t un = std::min(kc, nblk - u0);
         for (int64_t p = p0; p < p1; ++p) {
           const int nr = int(std::min<int64_t>(NR, N - p * NR));
-          const int8_t* bq = B.b.data() + (p * kp + u0 * blk) * NR;
-          const int32_t* nc = B.ncorr.data() + (p * nblk + u0) * NR;
+          const uint8_t* bq = B.b.data() + (p * kp + u0 * blk) * NR;
           const float* sb = B.s.data() + (p * nblk + u0) * NR;
           for (int64_t rt = r0; rt < r1; ++rt) {
             const int64_t i0 = rt * MR;
             const int mr = int(std::min<int64_t>(MR, M - i0));
-            const uint8_t* ap = A.a.data() + (rt * kp + u0 * blk) * MR;
+            const int8_t* ap = A.a.data() + (rt * kp + u0 * blk) * MR;
+            const int32_t* nc = A.ncorr.data() + (rt * nblk + u0) * MR;
             const float* sap = A.s.data() + (rt * nblk + u0) * MR;
             float* ct = c + i0 * N + p * NR;
             const bool last = u0 + un == nblk, post = last && !fin.identity();
             if (mr == MR && nr == NR) {
-              ker.fn(ap, sap, bq, nc, sb, un, ct, N, u0 == 0);
+              ker.fn(ap, nc, sap, bq, sb, un, ct, N, u0 == 0);
               if (post) fin(ct, N, mr, nr);  // while the tile is in L1
               continue;
             }
             if (u0 > 0)
               for (int i = 0; i < mr; ++i)
                 for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
-            ker.fn(ap, sap, bq, nc, sb, un, buf, NR, u0 == 0);
+            ker.fn(ap, nc, sap, bq, sb, un, buf, NR, u0 == 0);
             if (post) fin(buf, NR, mr, nr);
             for (int i = 0; i < mr; ++i)
               for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];

@@ -152,11 +152,11 @@ void split_avx512(const double* const* a, const double* const* sa, const double*
 constexpr int kFp4Mr = 6, kFp4Nr = 32;
 
 // 6 rows x 32 columns (two vectors), kBlk-element blocks of 4-byte k-groups:
-// one vpdpbusd per group, row and vector; float accumulators in registers.
+// one vpdpbusd per group, row and vector, A's group as its broadcast operand;
+// float accumulators in registers.
 template <int kBlk, bool kExp>
-void fp4_avx512(const uint8_t* a, const float* sa, const int8_t* bq,
-                const int32_t* ncorr, const float* sb, int64_t nblk, float* c, int64_t ldc,
-                bool first) {
+void fp4_avx512(const int8_t* a, const int32_t* ncorr, const float* sa, const uint8_t* bq,
+                const float* sb, int64_t nblk, float* c, int64_t ldc, bool first) {
   constexpr int kG = kBlk / 4;
   __m512 f[kFp4Mr][2];
 #pragma GCC unroll 6
@@ -165,16 +165,11 @@ void fp4_avx512(const uint8_t* a, const float* sa, const int8_t* bq,
     f[i][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16);
   }
   for (int64_t bi = 0; bi < nblk; ++bi) {
-    const __m512i nc0 = _mm512_loadu_si512(ncorr + bi * kFp4Nr);
-    const __m512i nc1 = _mm512_loadu_si512(ncorr + bi * kFp4Nr + 16);
     __m512i s[kFp4Mr][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < kFp4Mr; ++i) {
-      s[i][0] = nc0;
-      s[i][1] = nc1;
-    }
-    const int8_t* bb = bq + bi * kBlk * kFp4Nr;
-    const uint8_t* ab = a + bi * kBlk * kFp4Mr;
+    for (int i = 0; i < kFp4Mr; ++i) s[i][0] = s[i][1] = _mm512_set1_epi32(ncorr[bi * kFp4Mr + i]);
+    const uint8_t* bb = bq + bi * kBlk * kFp4Nr;
+    const int8_t* ab = a + bi * kBlk * kFp4Mr;
 #pragma GCC unroll 8
     for (int g = 0; g < kG; ++g) {
       const __m512i b0 = _mm512_loadu_si512(bb + g * 4 * kFp4Nr);
@@ -184,8 +179,8 @@ void fp4_avx512(const uint8_t* a, const float* sa, const int8_t* bq,
         int32_t w;
         std::memcpy(&w, ab + (g * kFp4Mr + i) * 4, 4);
         const __m512i av = _mm512_set1_epi32(w);
-        s[i][0] = _mm512_dpbusd_epi32(s[i][0], av, b0);
-        s[i][1] = _mm512_dpbusd_epi32(s[i][1], av, b1);
+        s[i][0] = _mm512_dpbusd_epi32(s[i][0], b0, av);
+        s[i][1] = _mm512_dpbusd_epi32(s[i][1], b1, av);
       }
     }
     const __m512 sb0 = _mm512_loadu_ps(sb + bi * kFp4Nr);

@@ -193,26 +193,42 @@ RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) 
   const int64_t R = q.layout.rows, K = q.layout.length;
   r.nblk = (K + blk - 1) / blk;
   r.kp = r.nblk * blk;
-  const int64_t tiles = (R + mr - 1) / mr, kp = r.kp, nblk = r.nblk, ng = kp / 4;
+  const int64_t tiles = (R + mr - 1) / mr, kp = r.kp, nblk = r.nblk, gpb = blk / 4;
   r.a.resize(size_t(tiles * kp * mr));
+  r.ncorr.resize(size_t(tiles * nblk * mr));
   r.s.resize(size_t(tiles * nblk * mr));
-  const uint16_t* tab = e2m1_pairs().biased;
+  const E2M1PairTable& tab = e2m1_pairs();
   const Fp4ScaleTable st(form);
   parallel_for(tiles, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       for (int i = 0; i < mr; ++i) {
         const int64_t m = t * mr + i;
-        uint8_t* dst = r.a.data() + t * kp * mr + 4 * i;
+        int8_t* dst = r.a.data() + t * kp * mr + 4 * i;
+        int32_t* nc = r.ncorr.data() + t * nblk * mr + i;
         float* sd = r.s.data() + t * nblk * mr + i;
-        if (m >= R) {  // padding rows: value 0 (biased 12), scale 0
-          for (int64_t g = 0; g < ng; ++g) store32(dst + 4 * g * mr, 0x0C0C0C0Cu);
-          for (int64_t b = 0; b < nblk; ++b) sd[b * mr] = 0.0f;
+        if (m >= R) {  // padding rows: zero values and scales
+          for (int64_t g = 0; g < kp / 4; ++g) store32(dst + 4 * g * mr, 0);
+          for (int64_t b = 0; b < nblk; ++b) nc[b * mr] = 0, sd[b * mr] = 0.0f;
           continue;
         }
         const uint8_t* p = q.codes + m * q.layout.row_bytes;
-        for (int64_t g = 0; g < ng; ++g) store32(dst + 4 * g * mr, e2m1_group(p, K, g, tab, 12));
         const uint8_t* sc = scale_row(q, m);
-        for (int64_t b = 0; b < nblk; ++b) sd[b * mr] = st.v[sc[b]];
+        for (int64_t b = 0; b < nblk; ++b) {
+          int32_t sum = 0;
+          if ((b + 1) * blk <= K) {
+            const uint8_t* pb = p + b * blk / 2;
+            for (int k = 0; k < blk / 2; ++k) sum += tab.sum[pb[k]];
+            for (int64_t g = 0; g < gpb; ++g)
+              store32(dst + 4 * (b * gpb + g) * mr,
+                      uint32_t(tab.pair[pb[2 * g]]) | (uint32_t(tab.pair[pb[2 * g + 1]]) << 16));
+          } else {
+            for (int64_t g = b * gpb; g < (b + 1) * gpb; ++g)
+              store32(dst + 4 * g * mr, e2m1_group(p, K, g, tab.pair, 0));
+            for (int64_t k = b * blk; k < K; ++k) sum += kE2M1Doubled[e2m1_get(p, k)];
+          }
+          nc[b * mr] = -12 * sum;
+          sd[b * mr] = st.v[sc[b]];
+        }
       }
   });
   return r;
@@ -224,42 +240,34 @@ PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm fo
   const int64_t nblk = (K + blk - 1) / blk, kp = nblk * blk, panels = (N + nr - 1) / nr;
   const int64_t gpb = blk / 4;  // groups per block
   out.b.resize(size_t(panels * kp * nr));
-  out.ncorr.resize(size_t(panels * nblk * nr));
   out.s.resize(size_t(panels * nblk * nr));
-  const E2M1PairTable& tab = e2m1_pairs();
+  const uint16_t* tab = e2m1_pairs().biased;
   const Fp4ScaleTable st(form);
   // Block-major within a panel, so the stores of one block (blk * nr bytes)
   // stay in L1 while its nr columns are read.
   parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
       for (int64_t b = 0; b < nblk; ++b) {
-        int8_t* dst = out.b.data() + (p * kp + b * blk) * nr;
-        int32_t* nc = out.ncorr.data() + (p * nblk + b) * nr;
+        uint8_t* dst = out.b.data() + (p * kp + b * blk) * nr;
         float* sd = out.s.data() + (p * nblk + b) * nr;
         const bool full = (b + 1) * blk <= K;
         for (int j = 0; j < nr; ++j) {
           const int64_t n = p * nr + j;
-          int8_t* dj = dst + 4 * j;
-          if (n >= N) {  // padding columns: zero values and scales
-            for (int64_t g = 0; g < gpb; ++g) store32(dj + 4 * g * nr, 0);
-            nc[j] = 0;
+          uint8_t* dj = dst + 4 * j;
+          if (n >= N) {  // padding columns: value 0 (biased 12), scale 0
+            for (int64_t g = 0; g < gpb; ++g) store32(dj + 4 * g * nr, 0x0C0C0C0Cu);
             sd[j] = 0.0f;
             continue;
           }
           const uint8_t* src = q.codes + n * q.layout.row_bytes;
-          int32_t sum = 0;
           if (full) {
             const uint8_t* sb = src + b * blk / 2;
-            for (int i = 0; i < blk / 2; ++i) sum += tab.sum[sb[i]];
             for (int64_t g = 0; g < gpb; ++g)
-              store32(dj + 4 * g * nr,
-                      uint32_t(tab.pair[sb[2 * g]]) | (uint32_t(tab.pair[sb[2 * g + 1]]) << 16));
+              store32(dj + 4 * g * nr, uint32_t(tab[sb[2 * g]]) | (uint32_t(tab[sb[2 * g + 1]]) << 16));
           } else {
             for (int64_t g = 0; g < gpb; ++g)
-              store32(dj + 4 * g * nr, e2m1_group(src, K, b * gpb + g, tab.pair, 0));
-            for (int64_t k = b * blk; k < K; ++k) sum += kE2M1Doubled[e2m1_get(src, k)];
+              store32(dj + 4 * g * nr, e2m1_group(src, K, b * gpb + g, tab, 12));
           }
-          nc[j] = -12 * sum;
           sd[j] = st.v[scale_row(q, n)[b]];
         }
       }

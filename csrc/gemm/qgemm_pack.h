@@ -47,15 +47,15 @@ PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr);
 //           NaN for a NaN scale; the kernel adds A's and B's and scalefs.
 //   kValue: E4M3 scales as their value / 2 (exact), NaN for a NaN scale.
 enum class Fp4ScaleForm { kExp, kValue };
-struct RowsFp4 {  // A side: doubled value + 12 per element, in mr-row tiles
-  std::vector<uint8_t> a;  // tiles x (kp / 4) x mr x 4 (rows past M: zero values)
-  std::vector<float> s;    // tiles x nblk x mr
+struct RowsFp4 {  // A side: doubled values (int8), in mr-row tiles
+  std::vector<int8_t> a;       // tiles x (kp / 4) x mr x 4 (rows past M: zero)
+  std::vector<int32_t> ncorr;  // tiles x nblk x mr: -12 * block sum
+  std::vector<float> s;        // tiles x nblk x mr
   int64_t kp = 0, nblk = 0;
 };
-struct PanelsFp4 {  // B side
-  std::vector<int8_t> b;      // panels x (kp / 4) x nr x 4
-  std::vector<int32_t> ncorr; // panels x nblk x nr: -12 * block sum
-  std::vector<float> s;       // panels x nblk x nr
+struct PanelsFp4 {  // B side: doubled value + 12 (uint8 in [0, 24])
+  std::vector<uint8_t> b;  // panels x (kp / 4) x nr x 4
+  std::vector<float> s;    // panels x nblk x nr
 };
 RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form);
 PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm form);
