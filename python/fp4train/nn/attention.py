@@ -5,13 +5,8 @@ Public: CausalSelfAttention.
 import numpy as np
 
 from .linear import Linear, _check_int
-from .module import Module
+from .module import Module, child_seed
 from .rope import RoPE
-
-
-def _child_seed(seed, tag):
-    """An independent 32-bit seed for child ``tag`` of ``seed``."""
-    return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0])
 
 
 class CausalSelfAttention(Module):
@@ -58,7 +53,7 @@ class CausalSelfAttention(Module):
                              "be even for the rotary embedding")
         self.seed = _check_int("seed", seed, 0)
         self.q, self.k, self.v, self.o = (
-            Linear(self.dim, self.dim, bias=False, recipe=recipe, seed=_child_seed(self.seed, i))
+            Linear(self.dim, self.dim, bias=False, recipe=recipe, seed=child_seed(self.seed, i))
             for i in range(4))
         self.rope = RoPE(self.head_dim, rope_base)
         self._cache = None

@@ -7,13 +7,8 @@ import numpy as np
 from .attention import CausalSelfAttention
 from .linear import Linear, _as_recipe, _check_int
 from .mlp import SwiGLU
-from .module import Module
+from .module import Module, child_seed
 from .rmsnorm import RMSNorm
-
-
-def _child_seed(seed, tag):
-    """An independent 32-bit seed for child ``tag`` of ``seed``."""
-    return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0])
 
 
 class TransformerBlock(Module):
@@ -46,9 +41,9 @@ class TransformerBlock(Module):
         self.dim = _check_int("dim", dim, 1)
         self.seed = _check_int("seed", seed, 0)
         self.norm1 = RMSNorm(self.dim, eps)
-        self.attn = CausalSelfAttention(self.dim, n_heads, recipe, _child_seed(self.seed, 0))
+        self.attn = CausalSelfAttention(self.dim, n_heads, recipe, child_seed(self.seed, 0))
         self.norm2 = RMSNorm(self.dim, eps)
-        self.mlp = SwiGLU(self.dim, hidden, recipe, _child_seed(self.seed, 1))
+        self.mlp = SwiGLU(self.dim, hidden, recipe, child_seed(self.seed, 1))
 
     @property
     def recipe(self):

@@ -5,12 +5,7 @@ Public: SwiGLU.
 import numpy as np
 
 from .linear import Linear, _check_int
-from .module import Module
-
-
-def _child_seed(seed, tag):
-    """An independent 32-bit seed for child ``tag`` of ``seed``."""
-    return int(np.random.SeedSequence([seed, tag]).generate_state(1)[0])
+from .module import Module, child_seed
 
 
 def _sigmoid(x):
@@ -45,11 +40,11 @@ class SwiGLU(Module):
         self.hidden = _check_int("hidden", hidden, 1)
         self.seed = _check_int("seed", seed, 0)
         self.gate = Linear(self.dim, self.hidden, bias=False, recipe=recipe,
-                           seed=_child_seed(self.seed, 0))
+                           seed=child_seed(self.seed, 0))
         self.up = Linear(self.dim, self.hidden, bias=False, recipe=recipe,
-                         seed=_child_seed(self.seed, 1))
+                         seed=child_seed(self.seed, 1))
         self.down = Linear(self.hidden, self.dim, bias=False, recipe=recipe,
-                           seed=_child_seed(self.seed, 2))
+                           seed=child_seed(self.seed, 2))
         self._cache = None
 
     def forward(self, x):

@@ -1,6 +1,6 @@
 """The small module system of fp4train.nn: Parameter and Module.
 
-Public: Parameter, Module.
+Public: Parameter, Module, child_seed.
 
 Layers are explicit forward/backward pairs (llm.c style), not autograd:
 ``forward(x)`` caches what ``backward`` needs, ``backward(grad)`` returns the
@@ -8,6 +8,11 @@ gradient of the input and accumulates (``+=``) parameter gradients, which only
 ``zero_grad()`` clears. Everything is float32 numpy.
 """
 import numpy as np
+
+
+def child_seed(seed, tag):
+    """An independent 32-bit seed for child ``tag`` of ``seed`` (sublayers of a module)."""
+    return int(np.random.SeedSequence([int(seed), int(tag)]).generate_state(1)[0])
 
 
 class Parameter:
