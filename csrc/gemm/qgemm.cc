@@ -9,6 +9,7 @@
 //   bf16 / fp32 on either side           dequantize both, gemm_f32
 // All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit.
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "gemm/gemm_f32.h"
@@ -18,6 +19,7 @@
 #include "gemm/qgemm_wide.h"
 #include "gemm/tile_driver.h"
 #include "quant/quantize.h"
+#include "util/parallel.h"
 
 namespace fp4train {
 
@@ -93,9 +95,13 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
   const int64_t tiles_per_task = 16, panels_per_task = 8;
   const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
   const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
-  parallel_for(rblocks * pblocks, 1, [&](int64_t t0, int64_t t1) {
+  // Each thread takes the next task from a shared counter (dynamic at the
+  // granularity of one task: no tail of idle threads on a big last chunk).
+  const int64_t ntasks = rblocks * pblocks;
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(num_threads(), ntasks), 1, [&](int64_t, int64_t) {
     alignas(64) float buf[16 * 64];
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
       const int64_t pb = t / rblocks, rb = t % rblocks;
       const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
       const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);

@@ -3,6 +3,8 @@
 // to whole K-blocks; panel columns past N are zero with zero scales.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "quant/qtensor.h"
@@ -41,6 +43,30 @@ struct PanelsI8 {  // B side, E2M1
 RowsI8 pack_rows_i8(const QTensorView& q, int blk);
 PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr);
 
+// std::vector whose resize leaves trivial elements uninitialized: the fp4
+// packers write every element, in parallel, so a serial zero fill (and its
+// first touch of every page on one thread) would only cost time.
+template <class T>
+struct NoInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = NoInitAllocator<U>;
+  };
+  NoInitAllocator() = default;
+  template <class U>
+  NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <class T>
+using PackVec = std::vector<T, NoInitAllocator<T>>;
+
 // E2M1 x E2M1 on the AVX-512 VNNI kernels (layouts in gemm/gemm_kernels.h).
 // Block scales as floats, in one of two forms chosen for the pair:
 //   kExp:   E8M0 scales as the exponent e - 1 (the E2M1 doubling folded in),
@@ -48,14 +74,14 @@ PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr);
 //   kValue: E4M3 scales as their value / 2 (exact), NaN for a NaN scale.
 enum class Fp4ScaleForm { kExp, kValue };
 struct RowsFp4 {  // A side: doubled values (int8), in mr-row tiles
-  std::vector<int8_t> a;       // tiles x (kp / 4) x mr x 4 (rows past M: zero)
-  std::vector<int32_t> ncorr;  // tiles x nblk x mr: -12 * block sum
-  std::vector<float> s;        // tiles x nblk x mr
+  PackVec<int8_t> a;       // tiles x (kp / 4) x mr x 4 (rows past M: zero)
+  PackVec<int32_t> ncorr;  // tiles x nblk x mr: -12 * block sum
+  PackVec<float> s;        // tiles x nblk x mr
   int64_t kp = 0, nblk = 0;
 };
 struct PanelsFp4 {  // B side: doubled value + 12 (uint8 in [0, 24])
-  std::vector<uint8_t> b;  // panels x (kp / 4) x nr x 4
-  std::vector<float> s;    // panels x nblk x nr
+  PackVec<uint8_t> b;  // panels x (kp / 4) x nr x 4
+  PackVec<float> s;    // panels x nblk x nr
 };
 RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form);
 PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm form);
