@@ -6,6 +6,7 @@
 
 #include "gemm/gemm_f32.h"
 #include "gemm/gemm_kernels.h"
+#include "gemm/tile_driver.h"
 #include "util/parallel.h"
 
 namespace fp4train {
@@ -82,9 +83,9 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
   const int64_t panels_per_task = std::max<int64_t>(1, 256 / NR);
   const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
   const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
-  parallel_for(rblocks * pblocks, 1, [&](int64_t t0, int64_t t1) {
+  run_task_queue(rblocks * pblocks, [&](int64_t t) {
     alignas(64) float buf[16 * 64];
-    for (int64_t t = t0; t < t1; ++t) {
+    {
       const int64_t pb = t / rblocks, rb = t % rblocks;
       const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
       const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);

@@ -9,7 +9,6 @@
 //   bf16 / fp32 on either side           dequantize both, gemm_f32
 // All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit.
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include "gemm/gemm_f32.h"
@@ -95,13 +94,9 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
   const int64_t tiles_per_task = 16, panels_per_task = 8;
   const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
   const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
-  // Each thread takes the next task from a shared counter (dynamic at the
-  // granularity of one task: no tail of idle threads on a big last chunk).
-  const int64_t ntasks = rblocks * pblocks;
-  std::atomic<int64_t> next{0};
-  parallel_for(std::min<int64_t>(num_threads(), ntasks), 1, [&](int64_t, int64_t) {
+  run_task_queue(rblocks * pblocks, [&](int64_t t) {
     alignas(64) float buf[16 * 64];
-    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
+    {
       const int64_t pb = t / rblocks, rb = t % rblocks;
       const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
       const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);

@@ -2,12 +2,24 @@
 // paths. Included only by files compiled without ISA flags.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "util/parallel.h"
 
 namespace fp4train {
 namespace gemm_detail {
+
+// Runs task(t) for t in [0, ntasks) on num_threads() threads, each taking the
+// next t from a shared counter: dynamic at one-task granularity, so no
+// thread idles on a big last chunk. Tasks must write disjoint outputs.
+template <class Task>
+void run_task_queue(int64_t ntasks, Task&& task) {
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(num_threads(), ntasks), 1, [&](int64_t, int64_t) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) task(t);
+  });
+}
 
 // Runs kern(i0, mr, p, u0, un, acc) over every MR-row tile x NR-column panel
 // of the M x N output, and over the reduction `units` in chunks [u0, u0+un)
