@@ -71,9 +71,12 @@ using SplitKernel = void (*)(const double* const* a, const double* const* sa, co
 // qgemm_wide.cc; the SIMD kernels call it for the lanes they cannot finish.
 float split_term_exact(double hi, double lo, double sa, double sb);
 
+// post: nullptr, or {d, pa, pb}: after the last block the kernel stores
+// RN(RN(RN(acc * d) / pa) / pb) (the divisions only for p != 1), the final
+// step of NUMERICS §5.
 using Fp4Kernel = void (*)(const int8_t* a, const int32_t* ncorr, const float* sa,
                            const uint8_t* bq, const float* sb, int64_t nblk, float* c,
-                           int64_t ldc, bool first);
+                           int64_t ldc, bool first, const float* post);
 
 template <class Fn>
 struct KernelInfo {

@@ -88,6 +88,7 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
     return;
   }
   const int MR = ker.mr, NR = ker.nr;
+  const float postv[3] = {fin.d, fin.pa, fin.pb};
   constexpr int64_t kKc = 1024;  // B chunk 32 x 1024 bytes: L1-resident
   const int64_t kc = kKc / blk;  // blocks per chunk
   const int64_t row_tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
@@ -113,17 +114,15 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
             const int32_t* nc = A.ncorr.data() + (rt * nblk + u0) * MR;
             const float* sap = A.s.data() + (rt * nblk + u0) * MR;
             float* ct = c + i0 * N + p * NR;
-            const bool last = u0 + un == nblk, post = last && !fin.identity();
+            const float* post = u0 + un == nblk && !fin.identity() ? postv : nullptr;
             if (mr == MR && nr == NR) {
-              ker.fn(ap, nc, sap, bq, sb, un, ct, N, u0 == 0);
-              if (post) fin(ct, N, mr, nr);  // while the tile is in L1
+              ker.fn(ap, nc, sap, bq, sb, un, ct, N, u0 == 0, post);
               continue;
             }
             if (u0 > 0)
               for (int i = 0; i < mr; ++i)
                 for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
-            ker.fn(ap, nc, sap, bq, sb, un, buf, NR, u0 == 0);
-            if (post) fin(buf, NR, mr, nr);
+            ker.fn(ap, nc, sap, bq, sb, un, buf, NR, u0 == 0, post);
             for (int i = 0; i < mr; ++i)
               for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];
           }
@@ -217,7 +216,7 @@ void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
     const bool e8 = sa == ScaleType::kE8M0 && sb == ScaleType::kE8M0 && blk == 32;
     const bool e4 = sa == ScaleType::kE4M3 && sb == ScaleType::kE4M3 && blk == 16;
     if (active_isa() == Isa::kAvx512 && (e8 || e4)) {
-      // run_fp4 applies the final step itself, to each tile after its last chunk.
+      // run_fp4's kernels apply the final step to each tile after its last chunk.
       const Finish fin{decode_factor(a) * decode_factor(b), a.spec.prescale, b.spec.prescale};
       run_fp4(a, b, M, N, blk, e8, fin, c);
       return;

@@ -156,7 +156,8 @@ constexpr int kFp4Mr = 6, kFp4Nr = 32;
 // float accumulators in registers.
 template <int kBlk, bool kExp>
 void fp4_avx512(const int8_t* a, const int32_t* ncorr, const float* sa, const uint8_t* bq,
-                const float* sb, int64_t nblk, float* c, int64_t ldc, bool first) {
+                const float* sb, int64_t nblk, float* c, int64_t ldc, bool first,
+                const float* post) {
   constexpr int kG = kBlk / 4;
   __m512 f[kFp4Mr][2];
 #pragma GCC unroll 6
@@ -196,6 +197,17 @@ void fp4_avx512(const int8_t* a, const int32_t* ncorr, const float* sa, const ui
         f[i][0] = _mm512_fmadd_ps(x0, _mm512_mul_ps(sav, sb0), f[i][0]);  // x * s exact
         f[i][1] = _mm512_fmadd_ps(x1, _mm512_mul_ps(sav, sb1), f[i][1]);
       }
+    }
+  }
+  if (post) {
+    const __m512 d = _mm512_set1_ps(post[0]);
+#pragma GCC unroll 6
+    for (int i = 0; i < kFp4Mr; ++i) f[i][0] = _mm512_mul_ps(f[i][0], d), f[i][1] = _mm512_mul_ps(f[i][1], d);
+    for (int p = 1; p <= 2; ++p) {
+      if (post[p] == 1.0f) continue;
+      const __m512 pv = _mm512_set1_ps(post[p]);
+      for (int i = 0; i < kFp4Mr; ++i)
+        f[i][0] = _mm512_div_ps(f[i][0], pv), f[i][1] = _mm512_div_ps(f[i][1], pv);
     }
   }
 #pragma GCC unroll 6
