@@ -1,6 +1,9 @@
 // qgemm: validation, choice of path, packing, OpenMP tiling, and the final
 // tensor-scale / prescale step. The paths, by element pair:
-//   E2M1 x E2M1 (mxfp4, nvfp4)          i8 kernels: int16 sums of byte pairs
+//   E2M1 x E2M1, AVX-512: mxfp4 (E8M0   fp4 VNNI kernels (run_fp4): vpdpbusd on
+//     scales, blk 32), nvfp4 (E4M3       4-byte k-groups into exact int32 block
+//     scales, blk 16)                    sums, float epilogue (gemm_kernels.h)
+//   E2M1 x E2M1 otherwise (AVX2, scalar) i8 kernels: int16 sums of byte pairs
 //   pairs whose block sums stay < 2^53   f64 kernels: exact double FMAs
 //     (E4M3 x E4M3, E2M1 x E4M3/E5M2)
 //   E4M3 x E5M2 (sums up to 2^54.6)      split kernels: E5M2 = hi * 2^16 + lo,
