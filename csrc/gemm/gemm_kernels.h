@@ -78,6 +78,13 @@ using Fp4Kernel = void (*)(const int8_t* a, const int32_t* ncorr, const float* s
                            const uint8_t* bq, const float* sb, int64_t nblk, float* c,
                            int64_t ldc, bool first, const float* post);
 
+// Decodes a row of K E2M1 codes (two per byte, low nibble first) into doubled
+// values + bias, one byte each, zero elements (bias) up to kp; when bsum is
+// not null (bias 0 only), bsum[b] = sum of the doubled values of block b of
+// blk elements. The fp4 packers' inner step (scalar, or AVX-512 with vpshufb).
+using E2M1RowFn = void (*)(const uint8_t* codes, int64_t K, int64_t kp, int blk, uint8_t bias,
+                           uint8_t* out, int32_t* bsum);
+
 template <class Fn>
 struct KernelInfo {
   Fn fn;
@@ -105,6 +112,8 @@ KernelInfo<F64Kernel> f64_kernel_avx512();
 KernelInfo<SplitKernel> split_kernel_avx512();
 // blk 32 with E8M0 scales (exp = true) or blk 16 with E4M3 scales (false).
 KernelInfo<Fp4Kernel> fp4_kernel_avx512(bool exp);
+void e2m1_row_avx512(const uint8_t* codes, int64_t K, int64_t kp, int blk, uint8_t bias,
+                     uint8_t* out, int32_t* bsum);
 #endif
 
 }  // namespace gemm_detail

@@ -217,7 +217,43 @@ void fp4_avx512(const int8_t* a, const int32_t* ncorr, const float* sa, const ui
   }
 }
 
+// Doubled E2M1 values (kE2M1Doubled, restated: no shared inline code here).
+constexpr int8_t kDoubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+void e2m1_row_impl(const uint8_t* codes, int64_t K, int64_t kp, int blk, uint8_t bias,
+                   uint8_t* out, int32_t* bsum) {
+  const __m128i lut = _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubled)),
+                                   _mm_set1_epi8(char(bias)));
+  const __m128i m0f = _mm_set1_epi8(0x0F);
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + k / 2));
+    const __m128i vl = _mm_shuffle_epi8(lut, _mm_and_si128(c, m0f));
+    const __m128i vh = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(c, 4), m0f));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k), _mm_unpacklo_epi8(vl, vh));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k + 16), _mm_unpackhi_epi8(vl, vh));
+  }
+  for (; k < K; ++k) out[k] = uint8_t(kDoubled[(codes[k >> 1] >> ((k & 1) * 4)) & 0xF] + bias);
+  for (; k < kp; ++k) out[k] = bias;
+  if (!bsum) return;
+  // blk is a multiple of 16: sums of 16-byte chunks of (value + 12) by vpsadbw.
+  const __m128i twelve = _mm_set1_epi8(12), zero = _mm_setzero_si128();
+  for (int64_t b = 0; b * blk < kp; ++b) {
+    __m128i acc = zero;
+    for (int q = 0; q < blk; q += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(out + b * blk + q));
+      acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_add_epi8(v, twelve), zero));
+    }
+    bsum[b] = int32_t(_mm_cvtsi128_si64(acc) + _mm_extract_epi64(acc, 1)) - 12 * blk;
+  }
+}
+
 }  // namespace
+
+void e2m1_row_avx512(const uint8_t* codes, int64_t K, int64_t kp, int blk, uint8_t bias,
+                     uint8_t* out, int32_t* bsum) {
+  e2m1_row_impl(codes, K, kp, blk, bias, out, bsum);
+}
 
 KernelInfo<Fp4Kernel> fp4_kernel_avx512(bool exp) {
   return {exp ? fp4_avx512<32, true> : fp4_avx512<16, false>, kFp4Mr, kFp4Nr};

@@ -6,6 +6,8 @@
 #include "formats/e2m1.h"
 #include "formats/e8m0.h"
 #include "formats/fp8.h"
+#include "gemm/gemm_kernels.h"
+#include "util/cpu_features.h"
 #include "util/parallel.h"
 
 namespace fp4train {
@@ -129,16 +131,14 @@ PanelsI8 pack_panels_i8(const QTensorView& q, int blk, int nr) {
 namespace {
 
 // Per code byte (two E2M1 codes, low nibble first): the doubled values as
-// bytes (low in bits 0-7), the same + 12 (the biased A form), and their sum.
+// bytes (low in bits 0-7), and the same + 12 (the biased form).
 struct E2M1PairTable {
   uint16_t pair[256], biased[256];
-  int8_t sum[256];
   E2M1PairTable() {
     for (int c = 0; c < 256; ++c) {
       const int8_t lo = kE2M1Doubled[c & 0xF], hi = kE2M1Doubled[c >> 4];
       pair[c] = uint16_t(uint8_t(lo) | (uint8_t(hi) << 8));
       biased[c] = uint16_t(uint8_t(lo + 12) | (uint8_t(hi + 12) << 8));
-      sum[c] = int8_t(lo + hi);
     }
   }
 };
@@ -148,20 +148,6 @@ const E2M1PairTable& e2m1_pairs() {
 }
 
 inline void store32(void* p, uint32_t w) { std::memcpy(p, &w, 4); }
-
-// 4-byte k-group g of a row (elements 4g .. 4g+3, zero past K) from the table
-// `tab` (pair or biased); `zero` is the byte of a zero element.
-inline uint32_t e2m1_group(const uint8_t* p, int64_t K, int64_t g, const uint16_t* tab,
-                           uint8_t zero) {
-  const int64_t k = 4 * g;
-  if (k + 4 <= K) return uint32_t(tab[p[2 * g]]) | (uint32_t(tab[p[2 * g + 1]]) << 16);
-  uint32_t w = 0;
-  for (int r = 0; r < 4; ++r) {
-    const uint8_t v = k + r < K ? uint8_t(kE2M1Doubled[e2m1_get(p, k + r)] + zero) : zero;
-    w |= uint32_t(v) << (8 * r);
-  }
-  return w;
-}
 
 // The float form of every scale byte (what scale_parts means by it):
 // kExp (E8M0): e - 1, NaN for 0xFF; kValue (E4M3): its value / 2 (exact),
@@ -186,6 +172,33 @@ inline const uint8_t* scale_row(const QTensorView& q, int64_t row) {
   return q.scales + srow * q.layout.nblocks;
 }
 
+void e2m1_row_scalar(const uint8_t* codes, int64_t K, int64_t kp, int blk, uint8_t bias,
+                     uint8_t* out, int32_t* bsum) {
+  const E2M1PairTable& tab = e2m1_pairs();
+  const uint16_t* t = bias == 0 ? tab.pair : tab.biased;  // bias is 0 or 12
+  int64_t k = 0;
+  for (; k + 2 <= K; k += 2) {
+    const uint16_t w = t[codes[k / 2]];
+    out[k] = uint8_t(w);
+    out[k + 1] = uint8_t(w >> 8);
+  }
+  for (; k < K; ++k) out[k] = uint8_t(kE2M1Doubled[e2m1_get(codes, k)] + bias);
+  for (; k < kp; ++k) out[k] = bias;
+  if (!bsum) return;
+  for (int64_t b = 0; b * blk < kp; ++b) {
+    int32_t sum = 0;
+    for (int i = 0; i < blk; ++i) sum += int8_t(out[b * blk + i]);
+    bsum[b] = sum;
+  }
+}
+
+E2M1RowFn e2m1_row_fn() {
+#ifdef FP4TRAIN_X86
+  if (active_isa() == Isa::kAvx512) return e2m1_row_avx512;
+#endif
+  return e2m1_row_scalar;
+}
+
 }  // namespace
 
 RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) {
@@ -193,13 +206,15 @@ RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) 
   const int64_t R = q.layout.rows, K = q.layout.length;
   r.nblk = (K + blk - 1) / blk;
   r.kp = r.nblk * blk;
-  const int64_t tiles = (R + mr - 1) / mr, kp = r.kp, nblk = r.nblk, gpb = blk / 4;
+  const int64_t tiles = (R + mr - 1) / mr, kp = r.kp, nblk = r.nblk;
   r.a.resize(size_t(tiles * kp * mr));
   r.ncorr.resize(size_t(tiles * nblk * mr));
   r.s.resize(size_t(tiles * nblk * mr));
-  const E2M1PairTable& tab = e2m1_pairs();
   const Fp4ScaleTable st(form);
+  const E2M1RowFn decode = e2m1_row_fn();
   parallel_for(tiles, 4, [&](int64_t t0, int64_t t1) {
+    std::vector<uint8_t> row(static_cast<size_t>(kp));
+    std::vector<int32_t> bsum(static_cast<size_t>(nblk));
     for (int64_t t = t0; t < t1; ++t)
       for (int i = 0; i < mr; ++i) {
         const int64_t m = t * mr + i;
@@ -211,22 +226,11 @@ RowsFp4 pack_rows_fp4(const QTensorView& q, int blk, int mr, Fp4ScaleForm form) 
           for (int64_t b = 0; b < nblk; ++b) nc[b * mr] = 0, sd[b * mr] = 0.0f;
           continue;
         }
-        const uint8_t* p = q.codes + m * q.layout.row_bytes;
+        decode(q.codes + m * q.layout.row_bytes, K, kp, blk, 0, row.data(), bsum.data());
+        for (int64_t g = 0; g < kp / 4; ++g) std::memcpy(dst + 4 * g * mr, row.data() + 4 * g, 4);
         const uint8_t* sc = scale_row(q, m);
         for (int64_t b = 0; b < nblk; ++b) {
-          int32_t sum = 0;
-          if ((b + 1) * blk <= K) {
-            const uint8_t* pb = p + b * blk / 2;
-            for (int k = 0; k < blk / 2; ++k) sum += tab.sum[pb[k]];
-            for (int64_t g = 0; g < gpb; ++g)
-              store32(dst + 4 * (b * gpb + g) * mr,
-                      uint32_t(tab.pair[pb[2 * g]]) | (uint32_t(tab.pair[pb[2 * g + 1]]) << 16));
-          } else {
-            for (int64_t g = b * gpb; g < (b + 1) * gpb; ++g)
-              store32(dst + 4 * g * mr, e2m1_group(p, K, g, tab.pair, 0));
-            for (int64_t k = b * blk; k < K; ++k) sum += kE2M1Doubled[e2m1_get(p, k)];
-          }
-          nc[b * mr] = -12 * sum;
+          nc[b * mr] = -12 * bsum[size_t(b)];
           sd[b * mr] = st.v[sc[b]];
         }
       }
@@ -238,39 +242,27 @@ PanelsFp4 pack_panels_fp4(const QTensorView& q, int blk, int nr, Fp4ScaleForm fo
   PanelsFp4 out;
   const int64_t N = q.layout.rows, K = q.layout.length;
   const int64_t nblk = (K + blk - 1) / blk, kp = nblk * blk, panels = (N + nr - 1) / nr;
-  const int64_t gpb = blk / 4;  // groups per block
   out.b.resize(size_t(panels * kp * nr));
   out.s.resize(size_t(panels * nblk * nr));
-  const uint16_t* tab = e2m1_pairs().biased;
   const Fp4ScaleTable st(form);
-  // Block-major within a panel, so the stores of one block (blk * nr bytes)
-  // stay in L1 while its nr columns are read.
+  const E2M1RowFn decode = e2m1_row_fn();
   parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t b = 0; b < nblk; ++b) {
-        uint8_t* dst = out.b.data() + (p * kp + b * blk) * nr;
-        float* sd = out.s.data() + (p * nblk + b) * nr;
-        const bool full = (b + 1) * blk <= K;
-        for (int j = 0; j < nr; ++j) {
-          const int64_t n = p * nr + j;
-          uint8_t* dj = dst + 4 * j;
-          if (n >= N) {  // padding columns: value 0 (biased 12), scale 0
-            for (int64_t g = 0; g < gpb; ++g) store32(dj + 4 * g * nr, 0x0C0C0C0Cu);
-            sd[j] = 0.0f;
-            continue;
-          }
-          const uint8_t* src = q.codes + n * q.layout.row_bytes;
-          if (full) {
-            const uint8_t* sb = src + b * blk / 2;
-            for (int64_t g = 0; g < gpb; ++g)
-              store32(dj + 4 * g * nr, uint32_t(tab[sb[2 * g]]) | (uint32_t(tab[sb[2 * g + 1]]) << 16));
-          } else {
-            for (int64_t g = 0; g < gpb; ++g)
-              store32(dj + 4 * g * nr, e2m1_group(src, K, b * gpb + g, tab, 12));
-          }
-          sd[j] = st.v[scale_row(q, n)[b]];
-        }
+    std::vector<uint8_t> rows(static_cast<size_t>(nr * kp));  // the panel's columns, decoded
+    for (int64_t p = p0; p < p1; ++p) {
+      for (int j = 0; j < nr; ++j) {
+        const int64_t n = p * nr + j;
+        uint8_t* rj = rows.data() + j * kp;
+        if (n < N) decode(q.codes + n * q.layout.row_bytes, K, kp, blk, 12, rj, nullptr);
+        else std::memset(rj, 12, size_t(kp));  // padding columns: value 0 (biased 12)
+        float* sd = out.s.data() + p * nblk * nr + j;
+        const uint8_t* sc = n < N ? scale_row(q, n) : nullptr;
+        for (int64_t b = 0; b < nblk; ++b) sd[b * nr] = sc ? st.v[sc[b]] : 0.0f;
       }
+      uint8_t* dst = out.b.data() + p * kp * nr;
+      for (int64_t g = 0; g < kp / 4; ++g)
+        for (int j = 0; j < nr; ++j)
+          std::memcpy(dst + (g * nr + j) * 4, rows.data() + j * kp + 4 * g, 4);
+    }
   });
   return out;
 }
