@@ -592,8 +592,9 @@ TEST(QGemm, ErrorsNameTheArgument) {
 TEST(QGemmF32, FastEqualsRefEveryIsa) {
   const Shape shapes[] = {{1, 1, 1}, {1, 37, 61}, {37, 1, 127}, {7, 33, 5}, {61, 37, 127},
                           {9, 65, 300}, {17, 31, 600}, {0, 5, 3}, {4, 6, 0},
-                          // full tiles, several tasks and K chunks (256)
-                          {8, 32, 513}, {100, 300, 700}, {200, 260, 257}, {6, 16, 256}};
+                          // full tiles, several tasks and K chunks (1024)
+                          {8, 32, 513}, {100, 300, 700}, {200, 260, 257}, {6, 16, 256},
+                          {17, 70, 2100}, {8, 32, 1025}};
   uint64_t seed = 77;
   for (const Shape& s : shapes) {
     std::vector<float> a = make_data(kAllDists[seed % 4], s.M * s.K, seed);
