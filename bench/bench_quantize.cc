@@ -1,19 +1,27 @@
 // Block quantization throughput against memcpy of the same bytes, in one run.
 //
-//   bench_quantize [--benchmark_repetitions=5 --benchmark_report_aggregates_only=true]
-//   (threads: OMP_NUM_THREADS, default OpenMP's; the summary uses the medians)
+//   bench_quantize --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   bench_quantize --benchmark_filter='memcpy|quantize/mxfp4/nearest'   (a subset)
 //
-// Every whole-tensor benchmark works on the same 4096 x 4096 float32 array
-// (64 MiB, N(0, 1)) quantized along the last axis, and counts that input:
-// bytes_per_second is input bytes per second, items_per_second is elements
-// per second. After the table, a summary prints each benchmark's time as a
-// ratio to BM_Memcpy (single-threaded std::memcpy of the 64 MiB; BM_MemcpyThreads
-// is the same copy split over the library's threads) -- "how many memcpys of
-// the input one quantization costs".
-//
-// The scalar benchmarks give the per-element cost of stochastic rounding:
-// Philox words alone, E2M1 encode under nearest, and E2M1 encode under
-// stochastic rounding including its Philox words.
+// Input: one 4096 x 4096 float32 array (64 MiB, N(0, 1)), quantized along
+// the last axis unless the name says otherwise. Every kernel runs on every
+// ISA this machine supports (scalar = the reference path) and with 1 and 2
+// threads; names are <op>/<format>/<rounding>/<isa>/t<threads>:
+//   quantize       fp4train::quantize (codes + scales into a new QTensor)
+//   quantize_into  fp4train::quantize_into, reusing one QTensor's storage
+//   fake_quantize  fp4train::fake_quantize into a preallocated float array
+//   dequantize     fp4train::dequantize of the quantized tensor
+//   hadamard16     quantize_hadamard with H16 (signs drawn once): fused
+//   axis0          quantize along axis 0 (the strided, gathered path)
+//   tiles          quantize with 16x16 / 32x32 2-D tiles
+//   memcpy/t<N>    std::memcpy of the 64 MiB input (N > 1: contiguous slices
+//                  copied in parallel by the library's threads)
+// Counters: items_per_second = elements/s, bytes_per_second = float32 input
+// bytes/s. After the table, a summary prints, from the medians (or the
+// single run), each benchmark's time as a multiple of memcpy/t<N> with the
+// same thread count N ("how many memcpys of the input one call costs") and
+// its speedup over the scalar path of the same op and thread count.
+// Timings are wall clock (UseRealTime): the kernels use OpenMP.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -23,16 +31,14 @@
 #include <string>
 #include <vector>
 
-#include "formats/e2m1.h"
+#include "hadamard/hadamard.h"
 #include "quant/quantize.h"
-#include "util/counter_rng.h"
+#include "util/cpu_features.h"
 #include "util/parallel.h"
 
 namespace {
 
-using fp4train::Format;
-using fp4train::QuantSpec;
-using fp4train::Rounding;
+using namespace fp4train;
 
 constexpr int64_t kRows = 4096, kCols = 4096, kNumel = kRows * kCols;
 constexpr int64_t kBytes = kNumel * int64_t(sizeof(float));
@@ -53,167 +59,207 @@ void set_counters(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * kBytes);
 }
 
-QuantSpec spec_of(Format f, Rounding r) {
+// Runs the timed loop with the ISA and thread count set, restoring both.
+struct Env {
+  Env(Isa isa, int threads) {
+    set_isa(isa);
+    set_num_threads(threads);
+  }
+  ~Env() {
+    reset_isa();
+    set_num_threads(0);
+  }
+};
+
+QuantSpec spec_of(Format f, Rounding r, bool block_2d = false) {
   QuantSpec s;
   s.format = f;
   s.rounding = r;
+  s.block_2d = block_2d;
   s.seed = 1;
   return s;
 }
 
-void BM_Memcpy(benchmark::State& state) {
-  const std::vector<float>& x = input();
-  std::vector<float> y(x.size(), 1.0f);
+void copy_with_threads(const float* src, float* dst, int threads) {
+  if (threads <= 1) {
+    std::memcpy(dst, src, size_t(kBytes));
+    return;
+  }
+  parallel_for(threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      const int64_t lo = kNumel * c / threads, hi = kNumel * (c + 1) / threads;
+      std::memcpy(dst + lo, src + lo, sizeof(float) * size_t(hi - lo));
+    }
+  });
+}
+
+void bm_memcpy(benchmark::State& state, int threads) {
+  Env env(Isa::kScalar, threads);
+  std::vector<float> y(input().size(), 1.0f);
   for (auto _ : state) {
-    std::memcpy(y.data(), x.data(), size_t(kBytes));
+    copy_with_threads(input().data(), y.data(), threads);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
   set_counters(state);
 }
 
-void BM_MemcpyThreads(benchmark::State& state) {
+enum class Op { kQuantize, kQuantizeInto, kFake, kDequantize, kHadamard16, kAxis0, kTiles };
+
+void bm_op(benchmark::State& state, Op op, Format f, Rounding r, Isa isa, int threads) {
+  Env env(isa, threads);
   const std::vector<float>& x = input();
-  std::vector<float> y(x.size(), 1.0f);
+  const QuantSpec s = spec_of(f, r, op == Op::kTiles);
+  const std::vector<int64_t> shape = {kRows, kCols};
+  std::vector<float> y(op == Op::kFake || op == Op::kDequantize ? x.size() : 0, 0.0f);
+  const QTensor qd = op == Op::kDequantize ? quantize(x.data(), shape, 1, s) : QTensor{};
+  const std::vector<float> signs =
+      op == Op::kHadamard16 ? hadamard_signs(HadamardSpec{16, SignPolicy::kFixed, 7, {}}, 0)
+                            : std::vector<float>{};
+  QTensor reused;
+  if (op == Op::kQuantizeInto) quantize_into(reused, x.data(), shape, 1, s);
   for (auto _ : state) {
-    fp4train::parallel_for(kRows, 64, [&](int64_t b, int64_t e) {
-      std::memcpy(y.data() + b * kCols, x.data() + b * kCols, size_t((e - b) * kCols) * sizeof(float));
-    });
-    benchmark::DoNotOptimize(y.data());
+    switch (op) {
+      case Op::kQuantizeInto:
+        quantize_into(reused, x.data(), shape, 1, s);
+        benchmark::DoNotOptimize(reused.codes.data());
+        break;
+      case Op::kQuantize:
+      case Op::kTiles: {
+        QTensor q = quantize(x.data(), shape, 1, s);
+        benchmark::DoNotOptimize(q.codes.data());
+        break;
+      }
+      case Op::kAxis0: {
+        QTensor q = quantize(x.data(), shape, 0, s);
+        benchmark::DoNotOptimize(q.codes.data());
+        break;
+      }
+      case Op::kHadamard16: {
+        QTensor q = quantize_hadamard(x.data(), shape, 1, s, 16, signs);
+        benchmark::DoNotOptimize(q.codes.data());
+        break;
+      }
+      case Op::kFake:
+        fake_quantize(x.data(), shape, 1, s, y.data());
+        benchmark::DoNotOptimize(y.data());
+        break;
+      case Op::kDequantize:
+        dequantize(qd.view(), y.data());
+        benchmark::DoNotOptimize(y.data());
+        break;
+    }
     benchmark::ClobberMemory();
   }
   set_counters(state);
 }
 
-void BM_Quantize(benchmark::State& state, Format f, Rounding r) {
-  const std::vector<float>& x = input();
-  const QuantSpec s = spec_of(f, r);
-  for (auto _ : state) {
-    fp4train::QTensor q = fp4train::quantize(x.data(), {kRows, kCols}, 1, s);
-    benchmark::DoNotOptimize(q.codes.data());
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::kQuantize: return "quantize";
+    case Op::kQuantizeInto: return "quantize_into";
+    case Op::kFake: return "fake_quantize";
+    case Op::kDequantize: return "dequantize";
+    case Op::kHadamard16: return "hadamard16";
+    case Op::kAxis0: return "axis0";
+    case Op::kTiles: return "tiles";
   }
-  set_counters(state);
+  return "?";
 }
 
-void BM_FakeQuantize(benchmark::State& state, Format f, Rounding r) {
-  const std::vector<float>& x = input();
-  std::vector<float> y(x.size(), 0.0f);
-  const QuantSpec s = spec_of(f, r);
-  for (auto _ : state) {
-    fp4train::fake_quantize(x.data(), {kRows, kCols}, 1, s, y.data());
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
+const char* short_rounding(Rounding r) {
+  switch (r) {
+    case Rounding::kNearest: return "nearest";
+    case Rounding::kNearestAway: return "away";
+    case Rounding::kStochastic: return "stochastic";
   }
-  set_counters(state);
+  return "?";
 }
 
-BENCHMARK(BM_Memcpy)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_MemcpyThreads)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Quantize, mxfp4_nearest, Format::kMxfp4, Rounding::kNearest)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Quantize, nvfp4_nearest, Format::kNvfp4, Rounding::kNearest)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_FakeQuantize, mxfp4_nearest, Format::kMxfp4, Rounding::kNearest)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_FakeQuantize, nvfp4_nearest, Format::kNvfp4, Rounding::kNearest)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Quantize, mxfp4_stochastic, Format::kMxfp4, Rounding::kStochastic)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Quantize, nvfp4_stochastic, Format::kNvfp4, Rounding::kStochastic)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-
-// ---------------------------------------------------------------------------
-// Scalar (one thread) per-element costs on 4096 values already scaled into
-// E2M1's range.
-
-constexpr int kScalarN = 4096;
-
-const std::vector<float>& scaled_values() {
-  static const std::vector<float> v = [] {
-    std::vector<float> out(kScalarN);
-    std::mt19937_64 gen(7);
-    std::uniform_real_distribution<float> u(-6.0f, 6.0f);
-    for (auto& f : out) f = u(gen);
-    return out;
-  }();
-  return v;
-}
-
-void BM_ScalarPhiloxWords(benchmark::State& state) {
-  std::vector<uint32_t> k(kScalarN);
-  uint64_t first = 0;
-  for (auto _ : state) {
-    fp4train::random_bits_range(1, 0, first, kScalarN, k.data());
-    first += kScalarN;
-    benchmark::DoNotOptimize(k.data());
+void register_all() {
+  const int kThreads[] = {1, 2};
+  for (int t : kThreads)
+    benchmark::RegisterBenchmark(("memcpy/t" + std::to_string(t)).c_str(), bm_memcpy, t)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  struct Item {
+    Op op;
+    Format f;
+    Rounding r;
+  };
+  std::vector<Item> items;
+  const Format kAll[] = {Format::kMxfp4,    Format::kNvfp4,   Format::kMxfp8E4M3,
+                         Format::kMxfp8E5M2, Format::kFp8E4M3, Format::kFp8E5M2, Format::kBf16};
+  for (Format f : kAll)
+    for (Rounding r : {Rounding::kNearest, Rounding::kStochastic})
+      items.push_back({Op::kQuantize, f, r});
+  for (Format f : {Format::kMxfp4, Format::kNvfp4})
+    items.push_back({Op::kQuantizeInto, f, Rounding::kNearest});
+  for (Format f : kAll) items.push_back({Op::kFake, f, Rounding::kNearest});
+  items.push_back({Op::kFake, Format::kMxfp4, Rounding::kStochastic});
+  for (Format f : kAll) items.push_back({Op::kDequantize, f, Rounding::kNearest});
+  for (Format f : {Format::kMxfp4, Format::kNvfp4}) {
+    items.push_back({Op::kHadamard16, f, Rounding::kNearest});
+    items.push_back({Op::kAxis0, f, Rounding::kNearest});
+    items.push_back({Op::kTiles, f, Rounding::kNearest});
   }
-  state.SetItemsProcessed(state.iterations() * kScalarN);
+  for (const Item& it : items)
+    for (Isa isa : supported_isas())
+      for (int t : kThreads) {
+        const std::string name = std::string(op_name(it.op)) + "/" + format_name(it.f) + "/" +
+                                 short_rounding(it.r) + "/" + isa_name(isa) + "/t" +
+                                 std::to_string(t);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_op, it.op, it.f, it.r, isa, t);
+        b->Unit(benchmark::kMillisecond)->UseRealTime();
+        // The scalar path takes ~0.1-1 s per call here: a few calls suffice.
+        if (isa == Isa::kScalar) b->Iterations(2);
+      }
 }
 
-void BM_ScalarE2M1Nearest(benchmark::State& state) {
-  const std::vector<float>& v = scaled_values();
-  std::vector<uint8_t> c(kScalarN);
-  for (auto _ : state) {
-    for (int i = 0; i < kScalarN; ++i) c[size_t(i)] = fp4train::e2m1_encode(v[size_t(i)], Rounding::kNearest);
-    benchmark::DoNotOptimize(c.data());
-  }
-  state.SetItemsProcessed(state.iterations() * kScalarN);
-}
-
-// Stochastic rounding as the quantizer does it: Philox words for the indices,
-// top 24 bits, then the threshold rounding.
-void BM_ScalarE2M1Stochastic(benchmark::State& state) {
-  const std::vector<float>& v = scaled_values();
-  std::vector<uint32_t> k(kScalarN);
-  std::vector<uint8_t> c(kScalarN);
-  uint64_t first = 0;
-  for (auto _ : state) {
-    fp4train::random_bits_range(1, 0, first, kScalarN, k.data());
-    first += kScalarN;
-    for (int i = 0; i < kScalarN; ++i)
-      c[size_t(i)] = fp4train::e2m1_encode(v[size_t(i)], Rounding::kStochastic,
-                                           fp4train::k24_of(k[size_t(i)]));
-    benchmark::DoNotOptimize(c.data());
-  }
-  state.SetItemsProcessed(state.iterations() * kScalarN);
-}
-
-BENCHMARK(BM_ScalarPhiloxWords);
-BENCHMARK(BM_ScalarE2M1Nearest);
-BENCHMARK(BM_ScalarE2M1Stochastic);
-
-// Console output plus, at the end, each whole-tensor benchmark's time as a
-// multiple of BM_Memcpy's, and the scalar ns per element.
+// Console output plus, at the end, each benchmark's time as a multiple of
+// the memcpy with the same thread count, and its speedup over scalar.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   RatioReporter() : ConsoleReporter(OO_Tabular) {}  // plain text: readable in logs
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
-    // One time per benchmark: the run itself, or the median when repeated
-    // (--benchmark_repetitions=N).
     for (const Run& r : runs) {
       if (r.error_occurred) continue;
       if (r.run_type == Run::RT_Aggregate && r.aggregate_name != "median") continue;
-      const std::string name = r.run_name.str();
+      std::string name = r.run_name.str();
+      for (const char* suffix : {"/iterations:", "/real_time"}) {
+        const size_t at = name.find(suffix);
+        if (at != std::string::npos) name.erase(at);
+      }
       if (!seconds_.count(name)) order_.push_back(name);
       seconds_[name] = r.real_accumulated_time / double(r.iterations);
     }
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    const auto base = seconds_.find("BM_Memcpy/real_time");
-    std::printf("\nthreads: %d (fp4train::num_threads)\n", fp4train::num_threads());
-    std::printf("%-40s %12s %14s %12s\n", "benchmark", "ms or ns/el", "Gelem/s", "x memcpy");
+    std::printf("\nratios from medians (single runs without --benchmark_repetitions)\n");
+    std::printf("%-44s %10s %10s %11s %10s\n", "benchmark", "ms", "Gelem/s", "x memcpy",
+                "vs scalar");
     for (const std::string& name : order_) {
       const double s = seconds_[name];
-      if (name.rfind("BM_Scalar", 0) == 0) {
-        std::printf("%-40s %9.2f ns %14.3f %12s\n", name.c_str(), s / kScalarN * 1e9,
-                    kScalarN / s / 1e9, "-");
-      } else {
-        const double ratio = base != seconds_.end() ? s / base->second : 0.0;
-        std::printf("%-40s %9.2f ms %14.3f %12.2f\n", name.c_str(), s * 1e3, kNumel / s / 1e9,
-                    ratio);
+      const size_t slash = name.rfind('/');
+      const std::string tsuffix = name.substr(slash + 1);  // t<N>
+      const auto base = seconds_.find("memcpy/" + tsuffix);
+      const double ratio = base != seconds_.end() ? s / base->second : 0.0;
+      std::string speedup = "-";
+      const size_t isa_slash = name.rfind('/', slash - 1);
+      if (isa_slash != std::string::npos && name.rfind("memcpy", 0) != 0) {
+        const std::string scalar =
+            name.substr(0, isa_slash) + "/scalar/" + tsuffix;
+        const auto sc = seconds_.find(scalar);
+        if (sc != seconds_.end()) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%.1fx", sc->second / s);
+          speedup = buf;
+        }
       }
+      std::printf("%-44s %10.2f %10.3f %11.2f %10s\n", name.c_str(), s * 1e3, kNumel / s / 1e9,
+                  ratio, speedup.c_str());
     }
   }
 
@@ -227,9 +273,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("fp4train_threads", std::to_string(fp4train::num_threads()));
   benchmark::AddCustomContext("input", "4096x4096 float32 N(0,1), axis -1 (64 MiB)");
+  benchmark::AddCustomContext("detected_isa", isa_name(detected_isa()));
   input();  // build the input outside every timing
+  register_all();
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();

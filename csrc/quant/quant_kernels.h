@@ -63,6 +63,9 @@ struct BlockAux {
 
 struct QuantKernels {
   const char* name;
+  // dst[0..n) = src[0..n) (the transform path's row pieces; glibc's memcpy
+  // is slow for the 2-4 KiB pieces coming from DRAM on some machines).
+  void (*copy)(float* dst, const float* src, int64_t n);
   // Largest finite |x| over x[0..n), +0 when there is none.
   float (*finite_amax)(const float* x, int64_t n);
   // amax[b] of the nb = ceil(n / block) blocks of x[0..n) (the last may be

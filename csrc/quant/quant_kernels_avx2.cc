@@ -31,7 +31,18 @@ struct VecAvx2 {
   static void st(float* p, F v) { _mm256_storeu_ps(p, v); }
   static void stn(float* p, F v, int n) { _mm256_maskstore_ps(p, lane_mask(n), v); }
   static F fset(float f) { return _mm256_set1_ps(f); }
+  static F fadd(F a, F b) { return _mm256_add_ps(a, b); }
   static F fmul(F a, F b) { return _mm256_mul_ps(a, b); }
+  // x * e, except that a zero x stays x (NVFP4: 0 * Inf must not be NaN)
+  static F mul_keep_zero(F x, F e) {
+    return _mm256_blendv_ps(_mm256_mul_ps(x, e), x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
+  }
+  // min(|v|, c) for c >= 0, sign clear
+  static F abs_min(F v, F c) {
+    return _mm256_min_ps(_mm256_castsi256_ps(_mm256_and_si256(_mm256_castps_si256(v),
+                                                              _mm256_set1_epi32(0x7FFFFFFF))),
+                         c);
+  }
   static F fdiv(F a, F b) { return _mm256_div_ps(a, b); }
   static F fmin(F a, F b) { return _mm256_min_ps(a, b); }
   static F fmax(F a, F b) { return _mm256_max_ps(a, b); }
@@ -67,6 +78,7 @@ struct VecAvx2 {
   static M ieq(I a, I b) { return _mm256_cmpeq_epi32(a, b); }
   static I sel(M m, I a, I b) { return _mm256_blendv_epi8(b, a, m); }
   static I keep(M m, I a) { return _mm256_and_si256(m, a); }
+  static I bitsel(I m, I a, I b) { return _mm256_or_si256(_mm256_and_si256(m, a), _mm256_andnot_si256(m, b)); }
   static I inc(M m, I a) { return _mm256_sub_epi32(a, m); }  // m lanes are -1
   static M mor(M a, M b) { return _mm256_or_si256(a, b); }
 
@@ -75,6 +87,26 @@ struct VecAvx2 {
     m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4E));
     m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xB1));
     return uint32_t(_mm_cvtsi128_si32(m));
+  }
+
+  // W per-block vectors -> one vector of their W maxima (block j in lane j).
+  static I hmax_w(const I* m) {
+    I v2[4], v4[2];
+    for (int j = 0; j < 4; ++j)
+      v2[j] = _mm256_max_epi32(_mm256_unpacklo_epi32(m[2 * j], m[2 * j + 1]),
+                               _mm256_unpackhi_epi32(m[2 * j], m[2 * j + 1]));
+    for (int j = 0; j < 2; ++j)
+      v4[j] = _mm256_max_epi32(_mm256_unpacklo_epi64(v2[2 * j], v2[2 * j + 1]),
+                               _mm256_unpackhi_epi64(v2[2 * j], v2[2 * j + 1]));
+    return _mm256_max_epi32(_mm256_permute2x128_si256(v4[0], v4[1], 0x20),
+                            _mm256_permute2x128_si256(v4[0], v4[1], 0x31));
+  }
+
+  // The E2M1 rounding constant M' of E' + 127 = eb in {127, 128, 129},
+  // looked up by eb's low 3 bits (7, 0, 1): 2^(E' + 22) | 2E'.
+  static I e2m1_magic(I eb) {
+    const I t = _mm256_setr_epi32((150 << 23) | 2, (151 << 23) | 4, 0, 0, 0, 0, 0, 149 << 23);
+    return _mm256_permutevar8x32_epi32(t, eb);
   }
 
   // hi:lo = a * m, lane by lane (32 x 32 -> 64 bits).
@@ -108,14 +140,14 @@ struct VecAvx2 {
 
   // Packed codes: 8 nibbles (4 bytes), 8 bytes, 8 little-endian 16-bit words.
   static void st_nibbles(uint8_t* p, I c) {
-    // byte 0 of each 64-bit lane = c[2k] | c[2k+1] << 4
+    // byte 0 of each 64-bit lane = c[2k] | c[2k+1] << 4; gather them as
+    // bytes 0, 1 (low 128 bits) and 2, 3 (high 128 bits), then or the halves.
     const I t = _mm256_or_si256(c, _mm256_srli_epi64(c, 28));
     const I s = _mm256_shuffle_epi8(
-        t, _mm256_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 8,
-                            -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
-    const uint32_t lo = uint32_t(_mm_cvtsi128_si32(_mm256_castsi256_si128(s))) & 0xFFFFu;
-    const uint32_t hi = uint32_t(_mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1))) & 0xFFFFu;
-    const uint32_t v = lo | hi << 16;
+        t, _mm256_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0,
+                            8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+    const __m128i r = _mm_or_si128(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    const int32_t v = _mm_cvtsi128_si32(r);
     std::memcpy(p, &v, 4);
   }
   static void st_bytes(uint8_t* p, I c) {
@@ -157,7 +189,7 @@ using K = QuantSimd<VecAvx2>;
 }  // namespace
 
 const QuantKernels& quant_kernels_avx2() {
-  static const QuantKernels k{"avx2", K::finite_amax, K::block_amax, K::block_scales, K::encode,
+  static const QuantKernels k{"avx2", K::copy, K::finite_amax, K::block_amax, K::block_scales, K::encode,
                               K::decode};
   return k;
 }

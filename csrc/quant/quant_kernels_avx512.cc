@@ -32,7 +32,14 @@ struct VecAvx512 {
   static void st(float* p, F v) { _mm512_storeu_ps(p, v); }
   static void stn(float* p, F v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
   static F fset(float f) { return _mm512_set1_ps(f); }
+  static F fadd(F a, F b) { return _mm512_maskz_add_ps(kAll, a, b); }
   static F fmul(F a, F b) { return _mm512_maskz_mul_ps(kAll, a, b); }
+  // x * e, except that a zero x stays x (NVFP4: 0 * Inf must not be NaN)
+  static F mul_keep_zero(F x, F e) {
+    return _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ), x, e);
+  }
+  // min(|v|, c) for c >= 0, sign clear (VRANGEPS: min by magnitude, clear sign)
+  static F abs_min(F v, F c) { return _mm512_maskz_range_ps(kAll, v, c, 0x0A); }
   static F fdiv(F a, F b) { return _mm512_maskz_div_ps(kAll, a, b); }
   static F fmin(F a, F b) { return _mm512_maskz_min_ps(kAll, a, b); }
   static F fmax(F a, F b) { return _mm512_maskz_max_ps(kAll, a, b); }
@@ -66,6 +73,8 @@ struct VecAvx512 {
   static M ieq(I a, I b) { return _mm512_cmpeq_epi32_mask(a, b); }
   static I sel(M m, I a, I b) { return _mm512_mask_blend_epi32(m, b, a); }
   static I keep(M m, I a) { return _mm512_maskz_mov_epi32(m, a); }
+  // (a & m) | (b & ~m)
+  static I bitsel(I m, I a, I b) { return _mm512_ternarylogic_epi32(m, a, b, 0xCA); }
   static I inc(M m, I a) { return _mm512_mask_add_epi32(a, m, a, _mm512_set1_epi32(1)); }
   static M mor(M a, M b) { return M(a | b); }
 
@@ -76,6 +85,30 @@ struct VecAvx512 {
     m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4E));
     m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xB1));
     return uint32_t(_mm_cvtsi128_si32(m));
+  }
+
+  // W per-block vectors -> one vector of their W maxima (block j in lane j).
+  static I hmax_w(const I* m) {
+    I v2[8], v4[4], v8[2];
+    for (int j = 0; j < 8; ++j)
+      v2[j] = _mm512_maskz_max_epi32(kAll, _mm512_maskz_unpacklo_epi32(kAll, m[2 * j], m[2 * j + 1]),
+                                     _mm512_maskz_unpackhi_epi32(kAll, m[2 * j], m[2 * j + 1]));
+    for (int j = 0; j < 4; ++j)  // 128-bit lane L: blocks 4j..4j+3 over lane L
+      v4[j] = _mm512_maskz_max_epi32(kAll, _mm512_maskz_unpacklo_epi64(0xFF, v2[2 * j], v2[2 * j + 1]),
+                                     _mm512_maskz_unpackhi_epi64(0xFF, v2[2 * j], v2[2 * j + 1]));
+    for (int j = 0; j < 2; ++j)
+      v8[j] = _mm512_maskz_max_epi32(kAll, _mm512_maskz_shuffle_i32x4(kAll, v4[2 * j], v4[2 * j + 1], 0x88),
+                                     _mm512_maskz_shuffle_i32x4(kAll, v4[2 * j], v4[2 * j + 1], 0xDD));
+    return _mm512_maskz_max_epi32(kAll, _mm512_maskz_shuffle_i32x4(kAll, v8[0], v8[1], 0x88),
+                                  _mm512_maskz_shuffle_i32x4(kAll, v8[0], v8[1], 0xDD));
+  }
+
+  // The E2M1 rounding constant M' of E' + 127 = eb in {127, 128, 129},
+  // looked up by eb's low 4 bits (15, 0, 1): 2^(E' + 22) | 2E'.
+  static I e2m1_magic(I eb) {
+    const I t = _mm512_setr_epi32((150 << 23) | 2, (151 << 23) | 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                  0, 0, 0, 149 << 23);
+    return _mm512_maskz_permutexvar_epi32(kAll, eb, t);
   }
 
   static void mulhilo(I a, uint32_t m, I& hi, I& lo) {
@@ -144,7 +177,7 @@ using K = QuantSimd<VecAvx512>;
 }  // namespace
 
 const QuantKernels& quant_kernels_avx512() {
-  static const QuantKernels k{"avx512", K::finite_amax, K::block_amax, K::block_scales,
+  static const QuantKernels k{"avx512", K::copy, K::finite_amax, K::block_amax, K::block_scales,
                               K::encode, K::decode};
   return k;
 }

@@ -22,6 +22,10 @@ namespace {
 
 constexpr uint32_t kNotFinite = 0x7FC00000u;  // amax of a block holding NaN or Inf
 
+void copy_ref(float* dst, const float* src, int64_t n) {
+  std::memcpy(dst, src, sizeof(float) * size_t(n));
+}
+
 float finite_amax_ref(const float* x, int64_t n) {
   float amax = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
@@ -90,7 +94,8 @@ void encode_ref(const KernelParams& p, const float* x, int64_t n, const uint8_t*
   uint8_t c[kPiece];
   uint16_t c16[kPiece];
   for (int64_t lo = 0, b = 0; lo < n; lo += piece, ++b) {
-    const int m = int(n - lo < piece ? n - lo : piece);
+    const int m = int(n - lo < piece ? n - lo : piece);  // 1 .. piece
+    if (m <= 0) break;
     if (stochastic) fill_k24(p, idx, lo, m, k24);
     const uint32_t* k = stochastic ? k24 : nullptr;
     const float* xb = x + lo;
@@ -137,7 +142,7 @@ void decode_ref(const KernelParams& p, const uint8_t* codes, int64_t n, const ui
 }  // namespace
 
 const QuantKernels& quant_kernels_ref() {
-  static const QuantKernels k{"scalar", finite_amax_ref, block_amax_ref, block_scales_ref,
+  static const QuantKernels k{"scalar", copy_ref, finite_amax_ref, block_amax_ref, block_scales_ref,
                               encode_ref, decode_ref};
   return k;
 }

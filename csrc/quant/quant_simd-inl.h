@@ -14,10 +14,13 @@
 // operation of NUMERICS §2 is done here in the same order on the same
 // operands (separate multiplies, IEEE division, no FMA), and the roundings
 // of §1/§3 are computed on the float bits with integers, exactly:
-//   - E2M1 nearest/nearest_away: the index is the number of midpoints below
-//     |v| (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5), with > at midpoints whose
-//     upper neighbour has an odd index (ties to even) and >= at the others;
-//     nearest_away uses >= everywhere. Values above 6 get index 7.
+//   - E2M1 nearest: the float adder rounds for us. With a = min(|v|, 6) and
+//     E' = max(E(a), 0), the constant M' = 2^(E' + 22) (low mantissa bits
+//     holding 2E') has ulp 2^(E' - 1), the E2M1 step at a, so RN(a + M') =
+//     M' + n * step with n = a / step rounded half to even, and its low 3
+//     bits are 2E' + n: the E2M1 index, whose parity is n's (ties to even).
+//   - E2M1 nearest_away: the index is the number of midpoints at or below
+//     |v| (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5); values above 6 get 7.
 //   - every other element rounding (FP8, BF16, E2M1 stochastic) is
 //     round_to_grid (formats/grid_round.h) on the integer significand, with
 //     the code assembled from the grid exponent and the rounded significand.
@@ -37,7 +40,23 @@ struct QuantSimd {
   enum class Kind { kMx, kNv, kTensor, kBf16 };
 
   // --------------------------------------------------------------------
-  // amax
+  // copy and amax
+
+  static void copy(float* dst, const float* src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+      const F a = V::ld(src + i), b = V::ld(src + i + W), c = V::ld(src + i + 2 * W),
+              d = V::ld(src + i + 3 * W);
+      V::st(dst + i, a);
+      V::st(dst + i + W, b);
+      V::st(dst + i + 2 * W, c);
+      V::st(dst + i + 3 * W, d);
+    }
+    for (; i < n; i += W) {
+      const int c = int(std::min<int64_t>(W, n - i));
+      V::stn(dst + i, V::ldn(src + i, c), c);
+    }
+  }
 
   static float finite_amax(const float* x, int64_t n) {
     const I absm = V::iset(0x7FFFFFFF), inf = V::iset(0x7F800000);
@@ -61,21 +80,32 @@ struct QuantSimd {
 
   // Max of |x| bits per block: order-independent, so any lane split gives
   // the scalar kernel's bits for finite blocks and >= 0x7F800000 otherwise.
+  // Groups of W whole blocks are reduced together (V::hmax_w transposes W
+  // per-block vectors into one vector of W maxima).
   template <int B>
   static void block_amax_t(const float* x, int64_t n, bool acc, uint32_t* amax) {
     static_assert(B % W == 0, "a block is whole vectors");
     const I absm = V::iset(0x7FFFFFFF);
-    const int64_t nb = (n + B - 1) / B;
-    for (int64_t b = 0; b < nb; ++b) {
+    const int64_t nb = (n + B - 1) / B, full = n / B;
+    int64_t b = 0;
+    for (; b + W <= full; b += W) {
+      I m[W];
+      for (int j = 0; j < W; ++j) {
+        const float* p = x + (b + j) * B;
+        m[j] = V::iand(V::bits(V::ld(p)), absm);
+        for (int v = 1; v < B / W; ++v) m[j] = V::imax(m[j], V::iand(V::bits(V::ld(p + v * W)), absm));
+      }
+      I r = V::hmax_w(m);
+      if (acc) r = V::imax(r, V::ildu(amax + b));
+      V::ist(amax + b, r);
+    }
+    for (; b < nb; ++b) {
       const float* p = x + b * B;
       const int64_t rem = n - b * B;
       I m = V::izero();
-      if (rem >= B) {
-        for (int v = 0; v < B / W; ++v) m = V::imax(m, V::iand(V::bits(V::ld(p + v * W)), absm));
-      } else {
-        for (int v = 0; v * W < rem; ++v)
-          m = V::imax(m, V::iand(V::bits(V::ldn(p + v * W, int(std::min<int64_t>(W, rem - v * W)))),
-                                 absm));
+      for (int v = 0; v * W < rem && v < B / W; ++v) {
+        const int c = int(std::min<int64_t>(W, rem - v * W));
+        m = V::imax(m, V::iand(V::bits(c == W ? V::ld(p + v * W) : V::ldn(p + v * W, c)), absm));
       }
       const uint32_t r = V::hmax(m);
       amax[b] = (acc && amax[b] > r) ? amax[b] : r;
@@ -132,22 +162,21 @@ struct QuantSimd {
     return V::imin(code, V::iset(MAXCODE));
   }
 
-  // E2M1 index (0..7) of a = |v| under nearest / nearest_away (a not NaN).
-  template <Rounding R>
-  static I e2m1_index(F a) {
-    constexpr bool away = R == Rounding::kNearestAway;
-    auto up = [&](float mid, bool even_below) {
-      // even_below: the lower neighbour has the even index, so a tie stays.
-      return (away || !even_below) ? V::fge(a, V::fset(mid)) : V::fgt(a, V::fset(mid));
-    };
+  // E2M1 code (sign | index) of v under nearest (v not NaN): see the top.
+  static I e2m1_code_nearest(F v) {
+    const F a = V::abs_min(v, V::fset(kE2M1Max));
+    // E' + 127 in {127, 128, 129}; V::e2m1_magic maps it to M' by its low bits.
+    const I eb = V::imax(V::template isrl<23>(V::bits(a)), V::iset(127));
+    const F t = V::fadd(a, V::flt(V::e2m1_magic(eb)));
+    // low 3 bits from t, the sign (bit 31 of v moved to bit 3) from v
+    return V::bitsel(V::iset(7), V::bits(t), V::template isrl<28>(V::bits(v)));
+  }
+
+  // E2M1 index (0..7) of a = |v| under nearest_away (a not NaN).
+  static I e2m1_index_away(F a) {
     I idx = V::izero();
-    idx = V::inc(up(0.25f, true), idx);   // 0 | 0.5
-    idx = V::inc(up(0.75f, false), idx);  // 0.5 | 1
-    idx = V::inc(up(1.25f, true), idx);   // 1 | 1.5
-    idx = V::inc(up(1.75f, false), idx);  // 1.5 | 2
-    idx = V::inc(up(2.5f, true), idx);    // 2 | 3
-    idx = V::inc(up(3.5f, false), idx);   // 3 | 4
-    idx = V::inc(up(5.0f, true), idx);    // 4 | 6
+    for (float mid : {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f})
+      idx = V::inc(V::fge(a, V::fset(mid)), idx);
     return idx;
   }
 
@@ -160,9 +189,10 @@ struct QuantSimd {
     const I u = V::iand(vb, V::iset(0x7FFFFFFF));
     const I sign = V::iand(vb, V::iset(int32_t(0x80000000u)));
     if constexpr (E == ElemType::kE2M1) {
+      if constexpr (R == Rounding::kNearest) return e2m1_code_nearest(v);
       I idx;
       if constexpr (R == Rounding::kStochastic) idx = round_code<1, 0, 7, R>(u, k24);
-      else idx = e2m1_index<R>(V::flt(u));
+      else idx = e2m1_index_away(V::flt(u));
       return V::ior(idx, V::template isrl<28>(sign));
     } else if constexpr (E == ElemType::kE4M3) {
       I c = V::ior(round_code<3, -6, 0x7E, R>(u, k24), V::template isrl<24>(sign));
@@ -429,59 +459,101 @@ struct QuantSimd {
     return k == Kind::kMx ? kBlockMx : (k == Kind::kNv ? kBlockNv : 0);
   }
 
-  template <Kind K, ElemType E, Rounding R>
-  static void encode_t(const KernelParams& p, const float* x, int64_t n, const uint8_t* scales,
-                       BlockAux aux, FlatIndex idx, uint8_t* codes, float* values) {
-    (void)scales;
+  // The constants and per-block factors one encode loop uses.
+  struct EncodeCtx {
+    const float* x;
+    uint8_t* codes;
+    float* values;
+    F pv, ts, sdec;
+  };
+
+  // Encodes the cnt (<= W) elements at o: block factors enc / dec / keep,
+  // random integers k24 (stochastic rounding). Out: bit 0 writes packed
+  // codes, bit 1 decoded values.
+  template <Kind K, ElemType E, Rounding R, bool HasP, int Out>
+  static inline __attribute__((always_inline)) void encode_vec(const EncodeCtx& c, int64_t o,
+                                                               int cnt, F enc, F dec, M keep,
+                                                               I k24) {
+    const F xv = cnt == W ? V::ld(c.x + o) : V::ldn(c.x + o, cnt);
+    I code;
+    if constexpr (K == Kind::kMx) {
+      F v = V::fmul(xv, enc);
+      if (HasP) v = V::fmul(v, c.pv);
+      code = V::keep(keep, encode_elem<E, R>(v, k24));
+    } else if constexpr (K == Kind::kNv) {
+      // A zero element stays zero where enc overflowed (0 * Inf).
+      F v = V::mul_keep_zero(xv, enc);
+      if (HasP) v = V::fmul(v, c.pv);
+      // clamp to [-6, 6] (E2M1 nearest clamps |v| itself)
+      if (R != Rounding::kNearest)
+        v = V::fmin(V::fmax(v, V::fset(-kE2M1Max)), V::fset(kE2M1Max));
+      code = V::keep(keep, encode_elem<E, R>(v, k24));
+    } else if constexpr (K == Kind::kTensor) {
+      F v = V::fmul(xv, c.ts);
+      if (HasP) v = V::fmul(v, c.pv);
+      code = encode_elem<E, R>(v, k24);
+    } else {
+      code = encode_elem<E, R>(xv, k24);
+    }
+    if constexpr ((Out & 1) != 0) store_codes<E>(c.codes, o, code, cnt);
+    if constexpr ((Out & 2) != 0) {
+      const F y = value_of<K, E>(code, dec, c.ts, c.sdec, HasP, c.pv);
+      if (cnt == W) V::st(c.values + o, y);
+      else V::stn(c.values + o, y, cnt);
+    }
+  }
+
+  template <Kind K>
+  static inline void block_factors(const BlockAux& aux, int64_t o, F& enc, F& dec, M& keep) {
+    if constexpr (block_of(K) != 0) {
+      const int64_t b = o / block_of(K);
+      enc = V::fset(aux.enc[b]);
+      dec = V::fset(aux.dec[b]);
+      // MX: enc = 0 marks all-zero / non-finite blocks; NVFP4: enc NaN.
+      keep = K == Kind::kMx ? V::fne(enc, V::fset(0.0f)) : V::feq(enc, enc);
+    }
+  }
+
+  // The last, partial vector of a piece (kept out of the hot loop).
+  template <Kind K, ElemType E, Rounding R, bool HasP, int Out>
+  static __attribute__((noinline)) void encode_tail(const EncodeCtx& c, const BlockAux& aux,
+                                                    int64_t o, int cnt, const uint32_t* k24) {
+    F enc = V::fset(1.0f), dec = V::fset(1.0f);
+    M keep{};
+    block_factors<K>(aux, o, enc, dec, keep);
+    const I k = R == Rounding::kStochastic ? V::ildu(k24) : V::izero();
+    encode_vec<K, E, R, HasP, Out>(c, o, cnt, enc, dec, keep, k);
+  }
+
+  template <Kind K, ElemType E, Rounding R, bool HasP, int Out>
+  static __attribute__((noinline)) void encode_t(const KernelParams& p, const float* x, int64_t n,
+                                                 BlockAux aux, FlatIndex idx, uint8_t* codes,
+                                                 float* values) {
     constexpr int B = block_of(K);
-    const bool has_p = p.prescale != 1.0f;
-    const F pv = V::fset(p.prescale);
-    const F ts = V::fset(p.tensor_scale);
-    const F sdec = V::fset(p.s_dec);
-    alignas(64) uint32_t kbuf[kK24Buf];
+    constexpr int G = B ? B : W;  // elements sharing one block's factors
+    constexpr bool kSr = R == Rounding::kStochastic;
+    static_assert(kSub % G == 0, "random refills start on a block");
+    const EncodeCtx c{x, codes, values, V::fset(p.prescale), V::fset(p.tensor_scale),
+                      V::fset(p.s_dec)};
+    alignas(64) uint32_t kbuf[kSr ? kK24Buf : 1];
     const uint32_t* kp = nullptr;
-    for (int64_t s0 = 0; s0 < n; s0 += kSub) {
-      const int64_t sn = std::min<int64_t>(kSub, n - s0);
-      if (R == Rounding::kStochastic) kp = fill_k24(p.seed, idx, s0, sn, kbuf);
-      for (int64_t o = s0; o < s0 + sn; o += W) {
-        const int cnt = int(std::min<int64_t>(W, n - o));
-        const F xv = cnt == W ? V::ld(x + o) : V::ldn(x + o, cnt);
-        const I k24 = R == Rounding::kStochastic ? V::ildu(kp + (o - s0)) : V::izero();
-        I code;
-        F dec = V::fset(1.0f);
-        if constexpr (K == Kind::kMx) {
-          const int64_t b = o / B;
-          const F enc = V::fset(aux.enc[b]);
-          dec = V::fset(aux.dec[b]);
-          F v = V::fmul(xv, enc);
-          if (has_p) v = V::fmul(v, pv);
-          code = encode_elem<E, R>(v, k24);
-          // all-zero and non-finite blocks: codes 0 (enc = 0 marks them)
-          code = V::keep(V::fne(enc, V::fset(0.0f)), code);
-        } else if constexpr (K == Kind::kNv) {
-          const int64_t b = o / B;
-          const F enc = V::fset(aux.enc[b]);
-          dec = V::fset(aux.dec[b]);
-          // A zero element stays zero where enc overflowed (0 * Inf).
-          F v = V::fsel(V::feq(xv, V::fset(0.0f)), xv, V::fmul(xv, enc));
-          if (has_p) v = V::fmul(v, pv);
-          v = V::fmin(V::fmax(v, V::fset(-kE2M1Max)), V::fset(kE2M1Max));
-          code = encode_elem<E, R>(v, k24);
-          code = V::keep(V::feq(enc, enc), code);  // non-finite block (enc NaN): codes 0
-        } else if constexpr (K == Kind::kTensor) {
-          F v = V::fmul(xv, ts);
-          if (has_p) v = V::fmul(v, pv);
-          code = encode_elem<E, R>(v, k24);
-        } else {
-          code = encode_elem<E, R>(xv, k24);
-        }
-        if (codes) store_codes<E>(codes, o, code, cnt);
-        if (values) {
-          const F y = value_of<K, E>(code, dec, ts, sdec, has_p, pv);
-          if (cnt == W) V::st(values + o, y);
-          else V::stn(values + o, y, cnt);
+    const int64_t full = n - n % W;      // elements in whole vectors
+    const int64_t sub = kSr ? kSub : n;  // random words are drawn kSub at a time
+    for (int64_t s0 = 0; s0 < n; s0 += sub) {
+      const int64_t s1 = std::min<int64_t>(n, s0 + sub), f1 = std::min(s1, full);
+      if (kSr) kp = fill_k24(p.seed, idx, s0, s1 - s0, kbuf);
+      for (int64_t g = s0; g < f1; g += G) {
+        F enc = V::fset(1.0f), dec = V::fset(1.0f);
+        M keep{};
+        block_factors<K>(aux, g, enc, dec, keep);
+        const int64_t gend = std::min<int64_t>(g + G, f1);
+        for (int64_t o = g; o < gend; o += W) {
+          const I k24 = kSr ? V::ildu(kp + (o - s0)) : V::izero();
+          encode_vec<K, E, R, HasP, Out>(c, o, W, enc, dec, keep, k24);
         }
       }
+      if (s1 > f1)
+        encode_tail<K, E, R, HasP, Out>(c, aux, f1, int(s1 - f1), kSr ? kp + (f1 - s0) : nullptr);
     }
   }
 
@@ -532,16 +604,34 @@ struct QuantSimd {
   // --------------------------------------------------------------------
   // Dispatch on format and rounding (once per row piece).
 
+  template <Kind K, ElemType E, Rounding R, bool HasP>
+  static void encode_o(const KernelParams& p, const float* x, int64_t n, BlockAux aux,
+                       FlatIndex idx, uint8_t* codes, float* values) {
+    if (codes && values) return encode_t<K, E, R, HasP, 3>(p, x, n, aux, idx, codes, values);
+    if (codes) return encode_t<K, E, R, HasP, 1>(p, x, n, aux, idx, codes, values);
+    if (values) return encode_t<K, E, R, HasP, 2>(p, x, n, aux, idx, codes, values);
+  }
+
+  template <Kind K, ElemType E, Rounding R>
+  static void encode_p(const KernelParams& p, const float* x, int64_t n, BlockAux aux,
+                       FlatIndex idx, uint8_t* codes, float* values) {
+    // x * 1 == x for every value that reaches a code, so HasP only saves work.
+    if (K != Kind::kBf16 && p.prescale != 1.0f)
+      return encode_o<K, E, R, K != Kind::kBf16>(p, x, n, aux, idx, codes, values);
+    return encode_o<K, E, R, false>(p, x, n, aux, idx, codes, values);
+  }
+
   template <Kind K, ElemType E>
   static void encode_r(const KernelParams& p, const float* x, int64_t n, const uint8_t* sc,
                        BlockAux aux, FlatIndex idx, uint8_t* codes, float* values) {
+    (void)sc;  // the block factors are in aux
     switch (p.rounding) {
       case Rounding::kNearest:
-        return encode_t<K, E, Rounding::kNearest>(p, x, n, sc, aux, idx, codes, values);
+        return encode_p<K, E, Rounding::kNearest>(p, x, n, aux, idx, codes, values);
       case Rounding::kNearestAway:
-        return encode_t<K, E, Rounding::kNearestAway>(p, x, n, sc, aux, idx, codes, values);
+        return encode_p<K, E, Rounding::kNearestAway>(p, x, n, aux, idx, codes, values);
       case Rounding::kStochastic:
-        return encode_t<K, E, Rounding::kStochastic>(p, x, n, sc, aux, idx, codes, values);
+        return encode_p<K, E, Rounding::kStochastic>(p, x, n, aux, idx, codes, values);
     }
   }
 

@@ -177,7 +177,7 @@ struct Pipeline {
       const int64_t n = std::min(piece, L.length - l0);
       const float* p = src + l0;
       if (transform) {
-        std::memcpy(s.buf.data(), p, sizeof(float) * size_t(n));
+        K.copy(s.buf.data(), p, n);
         (*transform)(s.buf.data(), n);
         p = s.buf.data();
       }
@@ -311,17 +311,26 @@ struct Pipeline {
 
 }  // namespace
 
+void quantize_into(QTensor& q, const float* x, const std::vector<int64_t>& shape, int axis,
+                   const QuantSpec& spec, const RowTransform* transform, int64_t transform_run) {
+  QLayout L = make_layout(shape, axis, spec);
+  FP4_CHECK(x != nullptr || L.numel() == 0, "x", "missing data");
+  FP4_CHECK(transform_run >= 0, "transform_run", "expected a run length >= 0");
+  q.spec = spec;
+  q.layout = std::move(L);
+  // The pipeline writes every code byte (FP4 pad nibbles included) and every
+  // scale byte, so storage of the right size needs no clearing.
+  q.codes.resize(size_t(q.layout.codes_bytes()));
+  q.scales.resize(size_t(q.layout.scales_bytes()));
+  q.tensor_scale = 1.0f;
+  const QuantKernels& K = quant_detail::quant_kernels(active_isa());
+  Pipeline{x, q.layout, spec, transform, transform_run, K}.run(&q, nullptr);
+}
+
 QTensor quantize(const float* x, const std::vector<int64_t>& shape, int axis,
                  const QuantSpec& spec, const RowTransform* transform, int64_t transform_run) {
   QTensor q;
-  q.spec = spec;
-  q.layout = make_layout(shape, axis, spec);
-  FP4_CHECK(x != nullptr || q.layout.numel() == 0, "x", "missing data");
-  FP4_CHECK(transform_run >= 0, "transform_run", "expected a run length >= 0");
-  q.codes.assign(size_t(q.layout.codes_bytes()), 0);
-  q.scales.assign(size_t(q.layout.scales_bytes()), 0);
-  const QuantKernels& K = quant_detail::quant_kernels(active_isa());
-  Pipeline{x, q.layout, spec, transform, transform_run, K}.run(&q, nullptr);
+  quantize_into(q, x, shape, axis, spec, transform, transform_run);
   return q;
 }
 

@@ -39,6 +39,14 @@ void fake_quantize(const float* x, const std::vector<int64_t>& shape, int axis,
 
 QTensor quantize(const float* x, const std::vector<int64_t>& shape, int axis,
                  const QuantSpec& spec, const RowTransform* transform, int64_t transform_run);
+
+// quantize() into an existing QTensor, reusing its codes / scales storage:
+// no allocation (and no zero fill) when q already has the sizes this call
+// needs, e.g. a workspace quantized once per training step. Every byte of
+// codes and scales is overwritten; the result equals quantize()'s.
+void quantize_into(QTensor& q, const float* x, const std::vector<int64_t>& shape, int axis,
+                   const QuantSpec& spec, const RowTransform* transform = nullptr,
+                   int64_t transform_run = 0);
 void fake_quantize(const float* x, const std::vector<int64_t>& shape, int axis,
                    const QuantSpec& spec, float* out, const RowTransform* transform,
                    int64_t transform_run);

@@ -474,6 +474,32 @@ TEST_F(QuantizeSimdTest, RowTransformPiecesAndWholeRows) {
   }
 }
 
+// quantize_into reuses storage without clearing it: a QTensor whose bytes
+// are garbage (0xAB) and whose sizes match, or do not, gets exactly
+// quantize()'s bytes (odd FP4 rows: the pad nibble is written as 0).
+TEST_F(QuantizeSimdTest, QuantizeIntoOverwritesReusedStorage) {
+  for (Isa isa : fp4train::supported_isas()) {
+    fp4train::set_isa(isa);
+    QTensor q;
+    for (const QuantSpec& s : all_specs({1.0f}, 3))
+      for (const std::vector<int64_t>& shape : {std::vector<int64_t>{7, 33}, {4, 64}, {33, 17}}) {
+        const auto x = make_data(Dist::kOutliers, numel(shape), 6);
+        for (int axis = 0; axis < 2; ++axis) {
+          std::fill(q.codes.begin(), q.codes.end(), uint8_t(0xAB));
+          std::fill(q.scales.begin(), q.scales.end(), uint8_t(0xAB));
+          fp4train::quantize_into(q, x.data(), shape, axis, s);
+          const QTensor want = fp4train::quantize(x.data(), shape, axis, s);
+          const Case c(s, shape, axis, std::string("isa=") + fp4train::isa_name(isa));
+          ASSERT_TRUE(codes_equal(want.codes, q.codes, c, "codes", want.layout.row_bytes));
+          ASSERT_TRUE(codes_equal(want.scales, q.scales, c, "scales"));
+          ASSERT_EQ(bits_of(want.tensor_scale), bits_of(q.tensor_scale)) << c.str();
+          ASSERT_EQ(want.layout.shape, q.layout.shape) << c.str();
+          ASSERT_EQ(want.layout.axis, q.layout.axis) << c.str();
+        }
+      }
+  }
+}
+
 // The active ISA is what the kernels report (the dispatch table follows set_isa).
 TEST_F(QuantizeSimdTest, DispatchFollowsActiveIsa) {
   for (Isa isa : fp4train::supported_isas()) {
