@@ -10,8 +10,8 @@
 // timing includes its packing of both operands. Wall-clock (UseRealTime).
 // Args are (n, isa, threads): isa -1 = active, threads 0 = all.
 // Run (the machine is shared: repeat and read the medians):
-//   build-vnni/bench/bench_qgemm --benchmark_filter=2048 --benchmark_repetitions=5 \
-//       --benchmark_report_aggregates_only=true
+//   build/bench/bench_qgemm --benchmark_filter=2048 --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true   (one command line)
 #include <benchmark/benchmark.h>
 
 #include <random>
