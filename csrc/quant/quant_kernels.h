@@ -66,6 +66,10 @@ struct QuantKernels {
   // dst[0..n) = src[0..n) (the transform path's row pieces; glibc's memcpy
   // is slow for the 2-4 KiB pieces coming from DRAM on some machines).
   void (*copy)(float* dst, const float* src, int64_t n);
+  // dst[c * ds + r] = src[r * ss + c] for r < rows, c < cols (the strided
+  // path's gather and scatter; src and dst do not overlap).
+  void (*transpose)(const float* src, int64_t ss, float* dst, int64_t ds, int64_t rows,
+                    int64_t cols);
   // Largest finite |x| over x[0..n), +0 when there is none.
   float (*finite_amax)(const float* x, int64_t n);
   // amax[b] of the nb = ceil(n / block) blocks of x[0..n) (the last may be

@@ -189,7 +189,7 @@ using K = QuantSimd<VecAvx2>;
 }  // namespace
 
 const QuantKernels& quant_kernels_avx2() {
-  static const QuantKernels k{"avx2", K::copy, K::finite_amax, K::block_amax, K::block_scales, K::encode,
+  static const QuantKernels k{"avx2", K::copy, K::transpose, K::finite_amax, K::block_amax, K::block_scales, K::encode,
                               K::decode};
   return k;
 }

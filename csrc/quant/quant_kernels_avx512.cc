@@ -177,7 +177,7 @@ using K = QuantSimd<VecAvx512>;
 }  // namespace
 
 const QuantKernels& quant_kernels_avx512() {
-  static const QuantKernels k{"avx512", K::copy, K::finite_amax, K::block_amax, K::block_scales,
+  static const QuantKernels k{"avx512", K::copy, K::transpose, K::finite_amax, K::block_amax, K::block_scales,
                               K::encode, K::decode};
   return k;
 }

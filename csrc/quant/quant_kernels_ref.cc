@@ -26,6 +26,15 @@ void copy_ref(float* dst, const float* src, int64_t n) {
   std::memcpy(dst, src, sizeof(float) * size_t(n));
 }
 
+void transpose_ref(const float* src, int64_t ss, float* dst, int64_t ds, int64_t rows,
+                   int64_t cols) {
+  // Tiles of 16 x 16 so that both sides touch few cache lines at a time.
+  for (int64_t r0 = 0; r0 < rows; r0 += 16)
+    for (int64_t c0 = 0; c0 < cols; c0 += 16)
+      for (int64_t r = r0; r < rows && r < r0 + 16; ++r)
+        for (int64_t c = c0; c < cols && c < c0 + 16; ++c) dst[c * ds + r] = src[r * ss + c];
+}
+
 float finite_amax_ref(const float* x, int64_t n) {
   float amax = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
@@ -142,7 +151,7 @@ void decode_ref(const KernelParams& p, const uint8_t* codes, int64_t n, const ui
 }  // namespace
 
 const QuantKernels& quant_kernels_ref() {
-  static const QuantKernels k{"scalar", copy_ref, finite_amax_ref, block_amax_ref, block_scales_ref,
+  static const QuantKernels k{"scalar", copy_ref, transpose_ref, finite_amax_ref, block_amax_ref, block_scales_ref,
                               encode_ref, decode_ref};
   return k;
 }

@@ -40,7 +40,38 @@ struct QuantSimd {
   enum class Kind { kMx, kNv, kTensor, kBf16 };
 
   // --------------------------------------------------------------------
-  // copy and amax
+  // copy, transpose and amax
+
+  // 8 x 8 blocks with 256-bit AVX shuffles (both ISA files enable AVX2),
+  // scalar edges. Pure data movement: no arithmetic, no rounding.
+  static void transpose(const float* src, int64_t ss, float* dst, int64_t ds, int64_t rows,
+                        int64_t cols) {
+    const int64_t r8 = rows - rows % 8, c8 = cols - cols % 8;
+    for (int64_t r0 = 0; r0 < r8; r0 += 8) {
+      for (int64_t c0 = 0; c0 < c8; c0 += 8) {
+        const float* s = src + r0 * ss + c0;
+        __m256 a[8], t[8];
+        for (int k = 0; k < 8; ++k) a[k] = _mm256_loadu_ps(s + k * ss);
+        for (int k = 0; k < 8; k += 2) {
+          t[k] = _mm256_unpacklo_ps(a[k], a[k + 1]);
+          t[k + 1] = _mm256_unpackhi_ps(a[k], a[k + 1]);
+        }
+        for (int k = 0; k < 8; k += 4) {
+          a[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+          a[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+          a[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+          a[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+        }
+        float* d = dst + c0 * ds + r0;
+        for (int k = 0; k < 4; ++k) {
+          _mm256_storeu_ps(d + k * ds, _mm256_permute2f128_ps(a[k], a[k + 4], 0x20));
+          _mm256_storeu_ps(d + (k + 4) * ds, _mm256_permute2f128_ps(a[k], a[k + 4], 0x31));
+        }
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = (r < r8 ? c8 : 0); c < cols; ++c) dst[c * ds + r] = src[r * ss + c];
+  }
 
   static void copy(float* dst, const float* src, int64_t n) {
     int64_t i = 0;

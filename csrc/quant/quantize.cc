@@ -40,62 +40,8 @@ using quant_detail::QuantKernels;
 namespace {
 
 constexpr int64_t kPiece = 512;        // elements per row piece: whole blocks, fits L1
-constexpr int64_t kStridedGroup = 16;  // rows gathered together when the axis is not last
+constexpr int64_t kBand = 64;          // storage rows gathered together when the axis is not last
 constexpr int64_t kGrainElems = 16384; // least work per parallel chunk
-
-// Storage rows handled together: a whole tile row-run with 2-D tiles, and a
-// few rows when the axis is not last so that the gather reads contiguous runs.
-int64_t group_rows(const QLayout& L) {
-  if (L.block_2d) return L.block;
-  return L.inner > 1 ? kStridedGroup : 1;
-}
-
-const float* row_start(const float* x, const QLayout& L, int64_t r) {
-  return x + (r / L.inner) * L.length * L.inner + r % L.inner;
-}
-
-// Copies rows [r0, r0 + g) into buf (g x length), transforming each. Strided
-// rows are copied in tiles of kTile elements so that the cache lines a tile
-// reads serve all g rows (neighbouring rows are neighbouring columns).
-void gather_rows(const float* x, const QLayout& L, int64_t r0, int64_t g, float* buf,
-                 const RowTransform* transform) {
-  if (L.inner == 1) {
-    for (int64_t j = 0; j < g; ++j)
-      std::memcpy(buf + j * L.length, row_start(x, L, r0 + j), sizeof(float) * size_t(L.length));
-  } else {
-    constexpr int64_t kTile = 64;
-    const int64_t s = L.inner;
-    for (int64_t l0 = 0; l0 < L.length; l0 += kTile) {
-      const int64_t l1 = std::min(L.length, l0 + kTile);
-      for (int64_t j = 0; j < g; ++j) {
-        const float* src = row_start(x, L, r0 + j);
-        float* dst = buf + j * L.length;
-        for (int64_t l = l0; l < l1; ++l) dst[l] = src[l * s];
-      }
-    }
-  }
-  if (transform)
-    for (int64_t j = 0; j < g; ++j) (*transform)(buf + j * L.length, L.length);
-}
-
-void scatter_rows(const float* buf, const QLayout& L, int64_t r0, int64_t g, float* out) {
-  if (L.inner == 1) {
-    for (int64_t j = 0; j < g; ++j)
-      std::memcpy(out + (r0 + j) * L.length, buf + j * L.length, sizeof(float) * size_t(L.length));
-    return;
-  }
-  constexpr int64_t kTile = 64;
-  const int64_t s = L.inner;
-  for (int64_t l0 = 0; l0 < L.length; l0 += kTile) {
-    const int64_t l1 = std::min(L.length, l0 + kTile);
-    for (int64_t j = 0; j < g; ++j) {
-      const int64_t r = r0 + j;
-      float* dst = out + (r / L.inner) * L.length * L.inner + r % L.inner;
-      const float* src = buf + j * L.length;
-      for (int64_t l = l0; l < l1; ++l) dst[l * s] = src[l];
-    }
-  }
-}
 
 KernelParams make_params(const QuantSpec& spec, float tensor_scale) {
   const FormatTraits& ft = format_traits(spec.format);
@@ -216,17 +162,15 @@ struct Pipeline {
         partial[size_t(b)] = m;
       });
     } else {
-      const int64_t G = group_rows(L), groups = (L.rows + G - 1) / G;
-      slots(groups);
-      parallel_for(groups, std::max<int64_t>(1, kGrainElems / (G * L.length)),
-                   [&](int64_t b, int64_t e) {
-        Scratch s(G * L.length, 0);
+      const Bands bs = bands();
+      slots(bs.items());
+      parallel_for(bs.items(), 1, [&](int64_t b, int64_t e) {
+        Scratch s(bs.width * bs.piece, 0);
         float m = 0.0f;
-        for (int64_t grp = b; grp < e; ++grp) {
-          const int64_t r0 = grp * G, g = std::min(G, L.rows - r0);
-          gather_rows(x, L, r0, g, s.buf.data(), transform);
-          m = std::max(m, K.finite_amax(s.buf.data(), g * L.length));
-        }
+        for (int64_t it = b; it < e; ++it)
+          for_item(bs, it, s, [&](const Item& w) {
+            for (int64_t j = 0; j < w.g; ++j) m = std::max(m, K.finite_amax(w.row(j), w.n));
+          });
         partial[size_t(b)] = m;
       });
     }
@@ -248,49 +192,111 @@ struct Pipeline {
     });
   }
 
-  // Strided axis or 2-D tiles: groups of rows, gathered unless they can be
-  // read in place.
-  void run_groups(const KernelParams& P, QTensor* qt, float* out) const {
-    const int64_t G = group_rows(L), groups = (L.rows + G - 1) / G;
+  // Strided axis or 2-D tiles. Work items are (band, piece): a band is a run
+  // of consecutive storage rows (up to kBand, or one tile height) of one
+  // outer index, so element l of its rows is contiguous in x; a piece is a
+  // range of whole blocks along the axis (whole rows when a transform has no
+  // run). Items go piece-major, so neighbouring items read the same pages.
+  struct Bands {
+    int64_t width;      // rows per band (the last of an outer index may be short)
+    int64_t per_outer;  // bands per outer index
+    int64_t count;      // bands in all
+    int64_t piece;      // elements per piece
+    int64_t pieces;     // pieces per row
+    int64_t items() const { return count * pieces; }
+  };
+
+  Bands bands() const {
+    Bands b;
+    b.width = L.block_2d ? L.block : std::min(kBand, L.inner);
+    // Tiles group storage rows r / block: bands must not restart per outer
+    // index (tiles only exist for 2-D arrays: outer == 1 or inner == 1).
+    b.per_outer = L.block_2d ? 0 : (L.inner + b.width - 1) / b.width;
+    b.count = L.block_2d ? (L.rows + b.width - 1) / b.width : L.outer * b.per_outer;
+    // Whole rows when a transform has no run, and for tiles read in place
+    // (long streams per row prefetch best; a tile row-run of a 2-D array
+    // is block rows); else pieces that keep the band's buffer in L2.
+    const bool whole = (transform && run_len <= 0) || (L.inner == 1 && !transform);
+    b.piece = whole ? std::max<int64_t>(L.length, 1) : piece_length();
+    b.pieces = (L.length + b.piece - 1) / b.piece;
+    return b;
+  }
+
+  struct Item {
+    int64_t band, r0, g, l0, n;
+    const float* rows[kBand];  // element l0 + k of row r0 + j is rows[j][k]
+    float* buf;                // the gathered copy (null when read in place)
+    const float* row(int64_t j) const { return rows[j]; }
+  };
+
+  // Gathers (when the rows are strided or transformed) item `it` into s.buf
+  // and calls fn(item).
+  template <class Fn>
+  void for_item(const Bands& bs, int64_t it, Scratch& s, Fn&& fn) const {
+    Item w;
+    w.band = it % bs.count;
+    const int64_t p = it / bs.count;
+    if (L.block_2d) {
+      w.r0 = w.band * bs.width;
+    } else {
+      const int64_t o = w.band / bs.per_outer, i0 = (w.band % bs.per_outer) * bs.width;
+      w.r0 = o * L.inner + i0;
+    }
+    const int64_t i0 = w.r0 % L.inner;
+    w.g = L.block_2d ? std::min(bs.width, L.rows - w.r0) : std::min(bs.width, L.inner - i0);
+    w.l0 = p * bs.piece;
+    w.n = std::min(bs.piece, L.length - w.l0);
     const bool gather = L.inner > 1 || transform;
-    const int64_t pblocks = L.block ? (kPiece + L.block - 1) / L.block : 0;
-    parallel_for(groups, std::max<int64_t>(1, kGrainElems / (G * L.length)),
-                 [&](int64_t gb, int64_t ge) {
-      Scratch s(gather ? G * L.length : 0, std::max(L.nblocks, pblocks));
-      std::vector<const float*> rowp(static_cast<size_t>(G));
-      for (int64_t grp = gb; grp < ge; ++grp) {
-        const int64_t r0 = grp * G, g = std::min(G, L.rows - r0);
-        if (gather) gather_rows(x, L, r0, g, s.buf.data(), transform);
-        for (int64_t j = 0; j < g; ++j)
-          rowp[size_t(j)] = gather ? s.buf.data() + j * L.length : x + (r0 + j) * L.length;
-        // Values go straight to `out` for contiguous rows; strided rows are
-        // decoded over their gathered copy (each element is read before it
-        // is overwritten) and scattered after.
-        auto values = [&](int64_t j) -> float* {
-          if (!out) return nullptr;
-          return L.inner == 1 ? out + (r0 + j) * L.length : s.buf.data() + j * L.length;
-        };
-        if (L.block_2d && spec.format != Format::kFp32) {
-          for (int64_t j = 0; j < g; ++j)
-            K.block_amax(rowp[size_t(j)], L.length, L.block, j > 0, s.amax.data());
-          uint8_t* sc = qt ? qt->scales.data() + grp * L.nblocks : s.sc.data();
-          K.block_scales(P, s.amax.data(), L.nblocks, sc, s.aux());
-          for (int64_t j = 0; j < g; ++j) {
-            const int64_t r = r0 + j;
-            K.encode(P, rowp[size_t(j)], L.length, sc, s.aux(), FlatIndex{L.flat_index(r, 0), L.inner},
-                     qt ? qt->codes.data() + r * L.row_bytes : nullptr, values(j));
-          }
-        } else {
-          for (int64_t j = 0; j < g; ++j) {
-            float* vals = values(j);
-            for (int64_t l0 = 0; l0 < L.length; l0 += kPiece) {
-              const int64_t n = std::min(kPiece, L.length - l0);
-              encode_piece(P, s, rowp[size_t(j)] + l0, n, r0 + j, l0, qt, vals ? vals + l0 : nullptr);
+    w.buf = gather ? s.buf.data() : nullptr;
+    if (L.inner > 1) {
+      // x[o, l0 + k, i0 + j] -> buf[j * n + k]
+      const float* src = x + (w.r0 / L.inner) * L.length * L.inner + w.l0 * L.inner + i0;
+      K.transpose(src, L.inner, w.buf, w.n, w.n, w.g);
+    } else if (gather) {
+      for (int64_t j = 0; j < w.g; ++j) K.copy(w.buf + j * w.n, x + (w.r0 + j) * L.length + w.l0, w.n);
+    }
+    if (transform)
+      for (int64_t j = 0; j < w.g; ++j) (*transform)(w.buf + j * w.n, w.n);
+    for (int64_t j = 0; j < w.g; ++j)
+      w.rows[j] = gather ? w.buf + j * w.n : x + (w.r0 + j) * L.length + w.l0;
+    fn(static_cast<const Item&>(w));
+  }
+
+  void run_groups(const KernelParams& P, QTensor* qt, float* out) const {
+    const Bands bs = bands();
+    const int64_t pblocks = L.block ? (bs.piece + L.block - 1) / L.block : 0;
+    parallel_for(bs.items(), 1, [&](int64_t b, int64_t e) {
+      Scratch s(bs.width * bs.piece, pblocks);
+      for (int64_t it = b; it < e; ++it)
+        for_item(bs, it, s, [&](const Item& w) {
+          // Values go straight to `out` for contiguous rows; strided rows are
+          // decoded over their gathered copy (each element is read before
+          // it is overwritten) and scattered after.
+          auto values = [&](int64_t j) -> float* {
+            if (!out) return nullptr;
+            return L.inner == 1 ? out + (w.r0 + j) * L.length + w.l0 : w.buf + j * w.n;
+          };
+          if (L.block_2d) {
+            const int64_t nb = (w.n + L.block - 1) / L.block;
+            for (int64_t j = 0; j < w.g; ++j) K.block_amax(w.row(j), w.n, L.block, j > 0, s.amax.data());
+            uint8_t* sc = qt ? qt->scales.data() + w.band * L.nblocks + w.l0 / L.block : s.sc.data();
+            K.block_scales(P, s.amax.data(), nb, sc, s.aux());
+            for (int64_t j = 0; j < w.g; ++j) {
+              const int64_t r = w.r0 + j;
+              uint8_t* codes = qt ? qt->codes.data() + r * L.row_bytes + w.l0 * bits() / 8 : nullptr;
+              K.encode(P, w.row(j), w.n, sc, s.aux(), FlatIndex{L.flat_index(r, w.l0), L.inner}, codes,
+                       values(j));
             }
+          } else {
+            for (int64_t j = 0; j < w.g; ++j)
+              encode_piece(P, s, w.row(j), w.n, w.r0 + j, w.l0, qt, values(j));
           }
-        }
-        if (out && L.inner > 1) scatter_rows(s.buf.data(), L, r0, g, out);
-      }
+          if (out && L.inner > 1) {
+            // buf[j * n + k] -> out[o, l0 + k, i0 + j]
+            float* dst = out + (w.r0 / L.inner) * L.length * L.inner + w.l0 * L.inner + w.r0 % L.inner;
+            K.transpose(w.buf, w.n, dst, L.inner, w.g, w.n);
+          }
+        });
     });
   }
 
@@ -361,25 +367,35 @@ void dequantize(const QTensorView& q, float* out) {
   if (L.numel() == 0) return;
   const QuantKernels& K = quant_detail::quant_kernels(active_isa());
   const KernelParams P = make_params(q.spec, q.tensor_scale);
-  const int64_t G = L.inner > 1 ? kStridedGroup : 1, groups = (L.rows + G - 1) / G;
-  parallel_for(groups, std::max<int64_t>(1, kGrainElems / (G * L.length)),
-               [&](int64_t gb, int64_t ge) {
-    std::vector<float> buf(L.inner > 1 ? size_t(G * L.length) : 0);
-    for (int64_t grp = gb; grp < ge; ++grp) {
-      const int64_t r0 = grp * G, g = std::min(G, L.rows - r0);
-      for (int64_t j = 0; j < g; ++j) {
-        const int64_t r = r0 + j;
-        const uint8_t* crow = q.codes + r * L.row_bytes;
-        float* dst = L.inner == 1 ? out + r * L.length : buf.data() + j * L.length;
-        if (q.spec.format == Format::kFp32) {
-          std::memcpy(dst, crow, sizeof(float) * size_t(L.length));
-          continue;
-        }
-        const uint8_t* srow =
-            L.block ? q.scales + (L.block_2d ? r / L.block : r) * L.nblocks : nullptr;
-        K.decode(P, crow, L.length, srow, dst);
-      }
-      if (L.inner > 1) scatter_rows(buf.data(), L, r0, g, out);
+  const int bits = elem_traits(format_traits(q.spec.format).elem).bits;
+  auto decode = [&](int64_t r, int64_t l0, int64_t n, float* dst) {
+    const uint8_t* crow = q.codes + r * L.row_bytes + l0 * bits / 8;
+    if (q.spec.format == Format::kFp32) {
+      std::memcpy(dst, crow, sizeof(float) * size_t(n));
+      return;
+    }
+    const uint8_t* srow =
+        L.block ? q.scales + (L.block_2d ? r / L.block : r) * L.nblocks + l0 / L.block : nullptr;
+    K.decode(P, crow, n, srow, dst);
+  };
+  if (L.inner == 1) {  // rows straight into out
+    parallel_for(L.rows, std::max<int64_t>(1, kGrainElems / L.length), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) decode(r, 0, L.length, out + r * L.length);
+    });
+    return;
+  }
+  // Strided: bands of rows (one outer index) x pieces, decoded to a buffer
+  // and transposed out, piece-major as in quantize.
+  const int64_t width = std::min(kBand, L.inner), per_outer = (L.inner + width - 1) / width;
+  const int64_t count = L.outer * per_outer, pieces = (L.length + kPiece - 1) / kPiece;
+  parallel_for(count * pieces, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> buf(size_t(width * kPiece));
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t band = it % count, l0 = (it / count) * kPiece;
+      const int64_t o = band / per_outer, i0 = (band % per_outer) * width;
+      const int64_t g = std::min(width, L.inner - i0), n = std::min(kPiece, L.length - l0);
+      for (int64_t j = 0; j < g; ++j) decode(o * L.inner + i0 + j, l0, n, buf.data() + j * n);
+      K.transpose(buf.data(), n, out + o * L.length * L.inner + l0 * L.inner + i0, L.inner, g, n);
     }
   });
 }

@@ -191,8 +191,9 @@ TEST_F(QuantizeSimdTest, RowLengthsAndMisalignedStarts) {
 // 2-D tiles on both axes, shapes that are and are not whole tiles, and long
 // rows (several pieces of the contiguous pipeline).
 TEST_F(QuantizeSimdTest, Tiles2DAndLongRows) {
+  // {1100, 70} along axis 0: strided rows in several pieces and two bands.
   const std::vector<std::vector<int64_t>> shapes = {{16, 16}, {33, 17}, {40, 56}, {37, 45},
-                                                    {3, 1500}};
+                                                    {3, 1500}, {1100, 70}};
   uint64_t seed = 5;
   for (const QuantSpec& s0 : all_specs({1.0f, 0.75f}, 0)) {
     if (!blocked(s0.format)) continue;
@@ -205,7 +206,8 @@ TEST_F(QuantizeSimdTest, Tiles2DAndLongRows) {
         for (int axis = 0; axis < 2; ++axis)
           ASSERT_TRUE(simd_matches_scalar(x, shape, axis, s, dist_str(d), int(seed % 3)));
         s.block_2d = false;
-        ASSERT_TRUE(simd_matches_scalar(x, shape, 1, s, dist_str(d)));
+        for (int axis = 0; axis < 2; ++axis)
+          ASSERT_TRUE(simd_matches_scalar(x, shape, axis, s, dist_str(d)));
       }
   }
 }
