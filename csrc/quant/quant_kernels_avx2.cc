@@ -118,6 +118,8 @@ struct VecAvx2 {
     lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
   }
 
+  static I xor3(I a, I b, I c) { return _mm256_xor_si256(_mm256_xor_si256(a, b), c); }
+
   // c0..c3 hold word k of counters q..q+7 in lane j; afterwards the four
   // vectors hold the 32 words in index order (4 (q + j) + k).
   static void transpose4(I& c0, I& c1, I& c2, I& c3) {

@@ -111,13 +111,17 @@ struct VecAvx512 {
     return _mm512_maskz_permutexvar_epi32(kAll, eb, t);
   }
 
+  // hi:lo = a * m, lane by lane (32 x 32 -> 64 bits). The even-lane
+  // products' high words and the odd-lane products' low words sit in the
+  // neighbouring lane: one masked swap of 32-bit pairs moves each in place.
   static void mulhilo(I a, uint32_t m, I& hi, I& lo) {
     const I mv = _mm512_set1_epi32(int32_t(m));
-    const I pe = _mm512_maskz_mul_epu32(0xFF, a, mv);                         // even lanes
+    const I pe = _mm512_maskz_mul_epu32(0xFF, a, mv);                                   // even lanes
     const I po = _mm512_maskz_mul_epu32(0xFF, _mm512_maskz_srli_epi64(0xFF, a, 32), mv);  // odd lanes
-    hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_maskz_srli_epi64(0xFF, pe, 32), po);
-    lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_maskz_slli_epi64(0xFF, po, 32));
+    hi = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
+    lo = _mm512_mask_shuffle_epi32(pe, 0xAAAA, po, _MM_PERM_CDAB);
   }
+  static I xor3(I a, I b, I c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
 
   // c0..c3 hold word k of counters q..q+15 in lane j; afterwards the four
   // vectors hold the 64 words in index order (4 (q + j) + k).

@@ -289,8 +289,8 @@ struct QuantSimd {
       I hi0, lo0, hi1, lo1;
       V::mulhilo(c0, kPhiloxM0, hi0, lo0);
       V::mulhilo(c2, kPhiloxM1, hi1, lo1);
-      const I n0 = V::ixor(V::ixor(hi1, c1), V::iset(int32_t(k0)));
-      const I n2 = V::ixor(V::ixor(hi0, c3), V::iset(int32_t(k1)));
+      const I n0 = V::xor3(hi1, c1, V::iset(int32_t(k0)));
+      const I n2 = V::xor3(hi0, c3, V::iset(int32_t(k1)));
       c0 = n0;
       c1 = lo1;
       c2 = n2;
