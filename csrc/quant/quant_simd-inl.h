@@ -203,6 +203,23 @@ struct QuantSimd {
     return V::bitsel(V::iset(7), V::bits(t), V::template isrl<28>(V::bits(v)));
   }
 
+  // FP8 (mbits, emin, emax) code magnitude of |v| under nearest, the same
+  // way: with a = min(|v|, 2^(emax + 1)) and E' = max(E(a), emin), M' =
+  // 2^(E' + 23 - mbits) has ulp 2^(E' - mbits), the grid step at a, and
+  // carries (E' - emin) << mbits in its mantissa, so the mantissa of
+  // RN(a + M') is ((E' - emin) << mbits) + n: the code (a carry of n lands
+  // on the next binade's code; n's parity is the code's, so ties go to the
+  // even code). Saturates at MAXCODE; NaN lanes are the caller's.
+  template <int MBITS, int EMIN, int EMAX, int MAXCODE>
+  static I fp8_code_nearest(F v) {
+    const F a = V::abs_min(v, V::fset(exp2_int(EMAX + 1)));
+    const I eb = V::imax(V::template isrl<23>(V::bits(a)), V::iset(EMIN + 127));
+    const I m = V::iadd(V::iadd(V::template isll<23>(eb), V::template isll<MBITS>(eb)),
+                        V::iset(int32_t(((23 - MBITS) << 23) - ((127 + EMIN) << MBITS))));
+    const I t = V::bits(V::fadd(a, V::flt(m)));
+    return V::imin(V::iand(t, V::iset(0x7FFFFF)), V::iset(MAXCODE));
+  }
+
   // E2M1 index (0..7) of a = |v| under nearest_away (a not NaN).
   static I e2m1_index_away(F a) {
     I idx = V::izero();
@@ -226,12 +243,16 @@ struct QuantSimd {
       else idx = e2m1_index_away(V::flt(u));
       return V::ior(idx, V::template isrl<28>(sign));
     } else if constexpr (E == ElemType::kE4M3) {
-      I c = V::ior(round_code<3, -6, 0x7E, R>(u, k24), V::template isrl<24>(sign));
+      const I mag = R == Rounding::kNearest ? fp8_code_nearest<3, -6, 8, 0x7E>(v)
+                                            : round_code<3, -6, 0x7E, R>(u, k24);
+      I c = V::ior(mag, V::template isrl<24>(sign));
       // NaN and +-Inf: the E4M3 NaN 0x7F, no sign (fp8.h).
       return V::sel(V::igt(u, V::iset(0x7F7FFFFF)), V::iset(0x7F), c);
     } else if constexpr (E == ElemType::kE5M2) {
       const I s8 = V::template isrl<24>(sign);
-      I c = V::ior(round_code<2, -14, 0x7B, R>(u, k24), s8);
+      const I mag = R == Rounding::kNearest ? fp8_code_nearest<2, -14, 15, 0x7B>(v)
+                                            : round_code<2, -14, 0x7B, R>(u, k24);
+      I c = V::ior(mag, s8);
       c = V::sel(V::ieq(u, V::iset(0x7F800000)), V::ior(s8, V::iset(0x7C)), c);  // +-Inf
       return V::sel(V::igt(u, V::iset(0x7F800000)), V::iset(0x7F), c);          // NaN
     } else {  // BF16
@@ -396,7 +417,7 @@ struct QuantSimd {
       const M nonfinite = V::igt(a, V::iset(0x7F7FFFFF));
       // E4M3_RNE(min(RN(amax * RN(s_enc * RN(1/6))), 448)), amax finite >= 0
       const F v = V::fmin(V::fmul(V::flt(a), V::fset(p.nv_sf)), V::fset(448.0f));
-      I code = round_code<3, -6, 0x7E, Rounding::kNearest>(V::bits(v), V::izero());
+      I code = fp8_code_nearest<3, -6, 8, 0x7E>(v);
       F S = decode_elem<ElemType::kE4M3>(code);
       F enc = V::fdiv(V::fset(1.0f), V::fmul(S, V::fset(p.s_dec)));
       enc = V::fsel(V::feq(S, V::fset(0.0f)), V::fset(0.0f), enc);
