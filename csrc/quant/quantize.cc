@@ -11,10 +11,12 @@
 //   transform, each piece is first copied to a small buffer and transformed
 //   there (pieces are multiples of the transform's run when it has one,
 //   else whole rows); no whole-tensor temporary exists.
-// - axis not last, or 2-D tiles: groups of rows (16, or one tile height)
-//   are gathered (a blocked transpose for strided axes; in place for
-//   contiguous tiles without a transform), a tile's rows share one amax
-//   and one scale per block, and fake-quantized values are scattered back.
+// - axis not last, or 2-D tiles: work items are a band of storage rows (up
+//   to kBand neighbouring columns of the array, or one tile height) times a
+//   piece of the axis; strided bands are gathered with an 8x8-blocked SIMD
+//   transpose into a per-thread buffer (contiguous tiles are read in place),
+//   a tile's rows share one amax and one scale per block, and
+//   fake-quantized values are transposed back.
 //
 // OpenMP splits rows (or row groups) only; every element is computed by the
 // same kernel whatever the split, so results never depend on the thread
