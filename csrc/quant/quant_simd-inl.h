@@ -21,9 +21,13 @@
 //     bits are 2E' + n: the E2M1 index, whose parity is n's (ties to even).
 //   - E2M1 nearest_away: the index is the number of midpoints at or below
 //     |v| (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5); values above 6 get 7.
-//   - every other element rounding (FP8, BF16, E2M1 stochastic) is
-//     round_to_grid (formats/grid_round.h) on the integer significand, with
-//     the code assembled from the grid exponent and the rounded significand.
+//   - FP8 nearest (elements and NVFP4's E4M3 block scales): the same trick,
+//     the mantissa of RN(a + M') is the code (fp8_code_nearest).
+//   - BF16 nearest: round half to even on the low 16 bits, saturated.
+//   - every other element rounding (nearest_away and stochastic of FP8 and
+//     BF16, E2M1 stochastic) is round_to_grid (formats/grid_round.h) on the
+//     integer significand, with the code assembled from the grid exponent
+//     and the rounded significand (round_code).
 //   - stochastic rounding draws Philox4x32-10 for W counters at once, the
 //     same words as util/counter_rng.h for the same (seed, stream 0, index).
 // The sign of every code is the sign of v, as round_elem keeps it.
