@@ -11,6 +11,7 @@ float32.
 import numpy as np
 
 from .. import _core
+from ..gemm import gemm_f32
 from ..recipes import Recipe
 from ..recipes import get as _get_recipe
 from .module import Module, Parameter
@@ -56,6 +57,20 @@ class Linear(Module):
         operand actually multiplied (see :meth:`quant_stats`). Off by default;
         costs nothing when off.
 
+    Attributes
+    ----------
+    capture_fp32_wgrad : bool
+        Off by default. When set, a training forward also keeps its input as a
+        float32 2-D copy and the next ``backward`` stores ``fp32_wgrad`` =
+        dY^T X computed by :func:`fp4train.gemm.gemm_f32` (bit-defined, the
+        same bits for any thread count) from the same dY the recipe's wgrad
+        received: the unquantized reference of this step's weight gradient,
+        used by the gradient-noise monitor. Costs a copy of X and one float32
+        GEMM per step while on; changes nothing else.
+    fp32_wgrad : np.ndarray or None
+        (out_features, in_features) float32, set by a capturing backward; not
+        accumulated (each capturing backward overwrites it).
+
     Notes
     -----
     Inputs of shape (..., in_features) are flattened over leading dimensions.
@@ -87,6 +102,9 @@ class Linear(Module):
         self._lead_shape = None
         self._stats = {}
         self._stats_x = None
+        self.capture_fp32_wgrad = False
+        self.fp32_wgrad = None
+        self._capture_x = None
 
     # -- recipe and step -----------------------------------------------------
     @property
@@ -136,6 +154,9 @@ class Linear(Module):
         y = _core.linear_forward(self._ctx, x2, self.weight.data, b, self.training)
         # In eval mode nothing is saved and the step does not advance.
         self._lead_shape = lead if self.training else None
+        # A private copy: callers may reuse the input buffer before backward.
+        self._capture_x = (np.array(x2, dtype=np.float32, order="C", copy=True)
+                           if self.capture_fp32_wgrad and self.training else None)
         if self.collect_stats and self.training:
             self._stats_x = np.ascontiguousarray(x2, dtype=np.float32)
             self._stats = {"fprop": operand_stats(self, "fprop", self._stats_x, None)}
@@ -154,6 +175,11 @@ class Linear(Module):
             raise TypeError(f"argument 'grad': expected a real numeric array, got dtype "
                             f"{grad.dtype}")
         dy = grad.reshape(-1, self.out_features)
+        if self.capture_fp32_wgrad and self._capture_x is not None:
+            dy32 = np.asarray(dy, dtype=np.float32)
+            self.fp32_wgrad = gemm_f32(np.ascontiguousarray(dy32.T),
+                                       np.ascontiguousarray(self._capture_x.T))
+            self._capture_x = None
         b_grad = None if self.bias is None else self.bias.grad
         dx = _core.linear_backward(self._ctx, dy, self.weight.data, self.weight.grad, b_grad)
         if self.collect_stats and self._stats_x is not None:
