@@ -29,7 +29,8 @@ available offline, so the corpus is generated from a small invented language
 whose structure has entropy at several scales:
 
 * **Characters and words.** About 400 invented word stems built from
-  consonant-vowel syllables, drawn with Zipf frequencies. Morphology is
+  consonant-vowel syllables, drawn with Zipf-Mandelbrot frequencies
+  (weight 1 / (rank + 3)). Morphology is
   regular: a noun is ``stem + gender vowel`` (``a`` for gender 0, ``u`` for
   gender 1) ``+ n`` in the plural; adjectives inflect the same way; a verb is
   ``stem + tense vowel (e present, i past, o future) + agreement``, the
@@ -66,7 +67,6 @@ result is always valid UTF-8 of exactly ``n_bytes`` bytes).
 import bisect
 import functools
 import hashlib
-import math
 import os
 import random
 
@@ -213,11 +213,15 @@ class Language:
 LANGUAGE = Language()
 
 
-def _zipf_cdf(n, s=0.9):
-    """Cumulative Zipf weights for ranks 1..n (rank order = lexicon order)."""
-    acc, out = 0.0, []
+def _zipf_cdf(n, offset=3):
+    """Cumulative Zipf-Mandelbrot weights 1 / (rank + offset), ranks 1..n, as integers.
+
+    Integer weights (floor(2**32 / (rank + offset))) keep the sampling exact on
+    every platform: no pow() from the C library, whose last bit may differ.
+    """
+    acc, out = 0, []
     for k in range(1, n + 1):
-        acc += 1.0 / k ** s
+        acc += (1 << 32) // (k + offset)
         out.append(acc)
     return out
 
@@ -236,7 +240,7 @@ class _Writer:
 
     # small helpers ------------------------------------------------------------
     def _zipf(self, cdf):
-        return bisect.bisect_right(cdf, self.rnd() * cdf[-1])
+        return bisect.bisect_right(cdf, int(self.rnd() * cdf[-1]))
 
     def _pick(self, seq):
         return seq[int(self.rnd() * len(seq))]
@@ -509,7 +513,8 @@ class TokenDataset:
                             f"got {type(val_fraction).__name__}")
         val_fraction = float(val_fraction)
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"argument 'val_fraction': expected a float in (0, 1), got {val_fraction}")
+            raise ValueError("argument 'val_fraction': expected a float in (0, 1), "
+                             f"got {val_fraction}")
         self.val_fraction = val_fraction
         n = arr.size
         if n < 2:

@@ -131,7 +131,8 @@ class AdamW:
         if not pairs:
             raise ValueError("argument 'named_params': expected at least one parameter, got none")
         if not callable(no_decay):
-            raise TypeError(f"argument 'no_decay': expected a callable, got {type(no_decay).__name__}")
+            raise TypeError("argument 'no_decay': expected a callable, "
+                            f"got {type(no_decay).__name__}")
         self.lr = _check_float("lr", lr, lo=0.0)
         self.betas = self._check_betas(betas)
         self.eps = _check_float("eps", eps, lo=0.0, lo_open=True)
@@ -146,12 +147,13 @@ class AdamW:
             data, grad = getattr(p, "data", None), getattr(p, "grad", None)
             if not (isinstance(data, np.ndarray) and data.dtype == np.float32
                     and isinstance(grad, np.ndarray) and grad.shape == data.shape):
-                raise TypeError(f"argument 'named_params': '{name}' is not a Parameter with float32 "
-                                "data and a gradient of the same shape")
+                raise TypeError(f"argument 'named_params': '{name}' is not a Parameter with "
+                                "float32 data and a gradient of the same shape")
             if name in seen_names:
                 raise ValueError(f"argument 'named_params': duplicate name '{name}'")
             if id(p) in seen_ids:
-                raise ValueError(f"argument 'named_params': '{name}' repeats a parameter already given")
+                raise ValueError(f"argument 'named_params': '{name}' repeats a parameter "
+                                 "already given")
             seen_names.add(name)
             seen_ids.add(id(p))
             self.names.append(name)
@@ -272,11 +274,13 @@ class AdamW:
                     raise ValueError(f"argument 'sd': '{key}' has shape {a.shape}, "
                                      f"expected {p.data.shape}")
                 if a.dtype.kind not in "fiu":
-                    raise ValueError(f"argument 'sd': '{key}' has dtype {a.dtype}, expected float32")
+                    raise ValueError(f"argument 'sd': '{key}' has dtype {a.dtype}, "
+                                     "expected float32")
                 arrays.append(a)
         for a, key in zip(arrays[1::2], (f"v.{n}" for n in self.names)):
             if a.size and not (np.all(a >= 0)):
-                raise ValueError(f"argument 'sd': '{key}' must be >= 0 everywhere (a second moment)")
+                raise ValueError(f"argument 'sd': '{key}' must be >= 0 everywhere "
+                                 "(a second moment)")
         self.t, self.lr, self.betas, self.eps, self.weight_decay = int(t), lr, betas, eps, wd
         for i in range(len(self.names)):
             self.m[i][...] = arrays[2 * i]
@@ -293,10 +297,11 @@ def clip_grad_norm(params, max_norm):
 
     The squares are summed in float64 (a float32 square is exact in float64) in
     the given parameter order, in fixed chunks of 65536 elements each summed by
-    numpy's pairwise summation, so the result does not depend on threads. When ``max_norm`` is positive and the norm is
-    finite and above it, every gradient is multiplied in place by the float32
-    factor ``max_norm / (norm + 1e-6)``. A non-finite norm is returned
-    unchanged and nothing is scaled (the caller decides whether to skip the step).
+    numpy's pairwise summation, so the result does not depend on threads. When
+    ``max_norm`` is positive and the norm is finite and above it, every gradient
+    is multiplied in place by the float32 factor ``max_norm / (norm + 1e-6)``.
+    A non-finite norm is returned unchanged and nothing is scaled (the caller
+    decides whether to skip the step).
 
     Parameters
     ----------

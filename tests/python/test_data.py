@@ -134,7 +134,8 @@ def test_corpus_paragraphs_and_characters(sample):
 
 def test_corpus_subject_verb_agreement_across_relative_clauses(sample):
     """Parse every determiner-initial sentence with the documented suffix rules."""
-    pattern = re.compile(r"(?:^|(?<=\. )|(?<=: \"))(Ta|Tu|Tan|Tun|Da|Du|Dan|Dun) ([^.(\"]*)(?=[.(])")
+    pattern = re.compile(r"(?:^|(?<=\. )|(?<=: \"))"
+                         r"(Ta|Tu|Tan|Tun|Da|Du|Dan|Dun) ([^.(\"]*)(?=[.(])")
     checked = attractors = subject_rel = object_rel = 0
     for m in pattern.finditer(sample):
         det, words = m.group(1).lower(), m.group(2).split()
