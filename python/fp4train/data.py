@@ -28,7 +28,7 @@ up as loss differences. Random text saturates at once and natural text is not
 available offline, so the corpus is generated from a small invented language
 whose structure has entropy at several scales:
 
-* **Characters and words.** About 400 invented word stems built from
+* **Characters and words.** About 360 invented word stems built from
   consonant-vowel syllables, drawn with Zipf-Mandelbrot frequencies
   (weight 1 / (rank + 3)). Morphology is
   regular: a noun is ``stem + gender vowel`` (``a`` for gender 0, ``u`` for
