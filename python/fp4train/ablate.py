@@ -82,11 +82,14 @@ MARKDOWN_NAME, JSON_NAME, PLOT_NAME = "results.md", "results.json", "val_loss.pn
 #: Written by run() so that a rerun into the same folder can check its settings.
 _CONFIG_NAME = "ablate_config.json"
 
+#: The file whose presence means "this run folder has a checkpoint" (fp4train.checkpoint).
+_CHECKPOINT_MANIFEST = "checkpoint.json"
+
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 #: summary.json statuses of runs that stopped before their last step on purpose
 #: (a non-finite loss): rerunning would only repeat it, so they count as done.
-_STOPPED_STATUSES = ("diverged", "nan", "non_finite", "stopped")
+_STOPPED_STATUSES = ("non_finite", "diverged")
 
 
 # --------------------------------------------------------------------------
@@ -404,6 +407,8 @@ def format_table(rows):
         loss = _fmt_num(r["final_val_loss"], ".4f")
         if isinstance(r["final_val_loss"], float) and not _finite(r["final_val_loss"]):
             loss = str(r["final_val_loss"])
+        if r["stopped_early"]:
+            loss += " (stopped early)"
         lines.append(f"| {r['label']} | {loss} | {gap} | {cost} | "
                      f"{_fmt_num(r['tokens_per_s'], ',.0f')} |")
     return "\n".join(lines)
@@ -419,9 +424,10 @@ def _early_stop_notes(rows):
             continue
         s = r["summary"] or {}
         last = r["curve"]["val_loss"][-1] if r["curve"]["val_loss"] else None
+        why = f": {s['message']}" if s.get("message") else ""
         notes.append(f"- {r['label']}: stopped early (status {r['status']!r}, "
                      f"{s.get('steps', '?')} steps, last validation loss "
-                     f"{_fmt_num(last, '.4f')})")
+                     f"{_fmt_num(last, '.4f')}){why}")
     return notes
 
 
@@ -534,7 +540,12 @@ def _check_steps(steps):
 
 
 def _holds_run(run_dir):
-    return run_dir.is_dir() and any(run_dir.iterdir())
+    """True if ``run_dir`` holds a checkpoint to resume from (train.run's manifest).
+
+    A folder with a log but no checkpoint (killed before its first one) is
+    trained from scratch: train.run then rewrites the log.
+    """
+    return (run_dir / _CHECKPOINT_MANIFEST).is_file()
 
 
 def _is_finished(run_dir, steps):

@@ -62,10 +62,11 @@ class FakeTrainer:
         log = out / "log.jsonl"
         start = 0
         if resume is not None:
-            assert Path(resume) == out and log.exists()
-            start = json.loads(log.read_text().splitlines()[-1])["step"] + 1
+            assert Path(resume) == out and (out / "checkpoint.json").exists()
+            start = json.loads((out / "checkpoint.json").read_text())["step"] + 1
         else:
-            assert not log.exists(), "a fresh run was started over an existing one"
+            assert not (out / "checkpoint.json").exists(), "a fresh run over a checkpoint"
+            log.write_text("")
         f = _curve_for(name)
         status = "completed"
         with open(log, "a") as fh:
@@ -77,12 +78,17 @@ class FakeTrainer:
                 rec = {"step": step, "tokens": t, "train_loss": f(t) + 0.1, "lr": 1e-3}
                 if step % self.eval_interval == 0 or step == steps:
                     rec["val_loss"] = f(t)
-                fh.write(json.dumps(rec) + "\n")
-                if not math.isfinite(f(t)):
-                    status = "diverged"
+                if not math.isfinite(f(t)):   # as train.run: no evaluation, no checkpoint
+                    fh.write(json.dumps({"step": step, "tokens": t, "train_loss": None}) + "\n")
+                    status = "non_finite"
                     break
+                fh.write(json.dumps(rec) + "\n")
+                fh.flush()
+                (out / "checkpoint.json").write_text(json.dumps({"step": step}))
+        evals = [json.loads(ln) for ln in log.read_text().splitlines()]
+        evals = [r["val_loss"] for r in evals if r.get("val_loss") is not None]
         summary = {"recipe": name, "steps": step, "tokens": step * batch_size * seq_len,
-                   "final_val_loss": f(step * batch_size * seq_len),
+                   "final_val_loss": evals[-1],   # the last evaluation, as train.run
                    "final_train_loss": f(step * batch_size * seq_len) + 0.1,
                    "tokens_per_s": 1000.0 + len(name), "wall_s": 1.5, "status": status}
         (out / "summary.json").write_text(json.dumps(summary))
@@ -253,7 +259,7 @@ def test_run_table_numbers_against_independent_reference(tmp_path, fake):
     assert rows["mxfp4_all"]["token_cost_pct"] is None          # offset floor: never reaches
     assert rows["mxfp4_fprop"]["token_cost_pct"] is None        # half speed within the budget
     assert rows["mxfp4_all_sr_wgrad"]["stopped_early"]
-    assert rows["mxfp4_all_sr_wgrad"]["status"] == "diverged"
+    assert rows["mxfp4_all_sr_wgrad"]["status"] == "non_finite"
 
     table = res["table"]
     line = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
@@ -263,7 +269,8 @@ def test_run_table_numbers_against_independent_reference(tmp_path, fake):
     assert line["fp8"][0] == f"{rows['fp8']['final_val_loss']:.4f}"
     assert line["fp8"][1] == f"{rows['fp8']['gap_pct']:+.2f}%"
     assert line["fp8"][2] == f"{rows['fp8']['token_cost_pct']:+.2f}%"
-    assert line["mxfp4_all_sr_wgrad"][0] == "nan" and line["mxfp4_all_sr_wgrad"][2] == "—"
+    last = _curve_for("mxfp4_all_sr_wgrad")(5 * B * S)   # its last evaluation (step 5)
+    assert line["mxfp4_all_sr_wgrad"] == [f"{last:.4f} (stopped early)", "—", "—", "1,018"]
 
 
 def test_run_writes_markdown_json_and_png(tmp_path, fake):
@@ -317,6 +324,17 @@ def test_rerun_skips_finished_and_resumes_interrupted(tmp_path, monkeypatch):
     ablate.run("demo", STEPS + 5, tmp_path / "abl", model="tiny", progress=False,
                batch_size=B, seq_len=S)
     assert [c["resume"] is not None for c in trainer.calls] == [True, True, True]
+
+
+def test_run_killed_before_its_first_checkpoint_starts_over(tmp_path, monkeypatch):
+    trainer = FakeTrainer(interrupt={"nvfp4_2d_rht16": 0})
+    monkeypatch.setattr(ablate, "_train_run", trainer)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, trainer, suite="demo")
+    assert (tmp_path / "abl" / "runs" / "nvfp4_2d_rht16").is_dir()
+    trainer.calls.clear()
+    _run(tmp_path, trainer, suite="demo")
+    assert [(c["name"], c["resume"]) for c in trainer.calls] == [("nvfp4_2d_rht16", None)]
 
 
 def test_fresh_run_and_settings_mismatch(tmp_path, fake):
@@ -405,3 +423,44 @@ def test_module_entry_point():
                            "1", "--out", "y"], env=env, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "expected one of demo, staging" in proc.stderr
+
+
+# --------------------------------------------------------------------------
+# the real trainer
+# --------------------------------------------------------------------------
+
+def test_real_training_smoke(tmp_path, monkeypatch):
+    """Two recipes through fp4train.train.run on the tiny model: files, curves,
+    figures recomputed from results.json, and a rerun that trains nothing."""
+    out = tmp_path / "real"
+    steps, bs, sl = 3, 4, 32
+    res = ablate.run(["fp32", "mxfp4_all"], steps, out, model="tiny", progress=False,
+                     batch_size=bs, seq_len=sl, eval_interval=1, eval_batches=2)
+    assert res["failed"] == [] and res["baseline"] == "fp32"
+    doc = json.loads((out / "results.json").read_text())
+    assert (out / "val_loss.png").read_bytes()[:8] == PNG_MAGIC
+    rows = {r["label"]: r for r in doc["rows"]}
+    for label, r in rows.items():
+        assert r["status"] == "completed" and r["steps"] == steps
+        assert r["curve"]["tokens"] == [float(s * bs * sl) for s in range(steps + 1)]
+        assert all(math.isfinite(v) and 0 < v < 8 for v in r["curve"]["val_loss"])
+        assert r["final_val_loss"] == r["curve"]["val_loss"][-1]
+        assert r["curve"]["val_loss"][-1] < r["curve"]["val_loss"][0]   # it learns
+    target = rows["fp32"]["final_val_loss"]
+    q = rows["mxfp4_all"]
+    assert q["gap_pct"] == pytest.approx(100 * (q["final_val_loss"] - target) / target)
+    t = ablate.tokens_to_reach(q["curve"]["tokens"], q["curve"]["val_loss"], target)
+    assert q["tokens_to_baseline"] == t
+    if t is not None:
+        assert q["token_cost_pct"] == pytest.approx(100 * (t / (steps * bs * sl) - 1))
+    # identical settings apart from the recipe (seed, data, model, batch, schedule)
+    cfgs = [rows[k]["summary"]["config"] for k in ("fp32", "mxfp4_all")]
+    assert {k: v for k, v in cfgs[0].items() if k != "recipe"} == \
+        {k: v for k, v in cfgs[1].items() if k != "recipe"}
+
+    def no_training(**kw):
+        raise AssertionError("a finished run was trained again")
+    monkeypatch.setattr(ablate, "_train_run", no_training)
+    again = ablate.run(["fp32", "mxfp4_all"], steps, out, model="tiny", progress=False,
+                       batch_size=bs, seq_len=sl, eval_interval=1, eval_batches=2)
+    assert again["table"] == res["table"]
