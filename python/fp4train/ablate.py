@@ -407,7 +407,9 @@ def format_table(rows):
         loss = _fmt_num(r["final_val_loss"], ".4f")
         if isinstance(r["final_val_loss"], float) and not _finite(r["final_val_loss"]):
             loss = str(r["final_val_loss"])
-        if r["stopped_early"]:
+        if r["error"]:
+            loss += " (failed)"
+        elif r["stopped_early"]:
             loss += " (stopped early)"
         lines.append(f"| {r['label']} | {loss} | {gap} | {cost} | "
                      f"{_fmt_num(r['tokens_per_s'], ',.0f')} |")
@@ -445,7 +447,7 @@ def _markdown(result):
     body = [format_table(result["rows"]), ""]
     notes = _early_stop_notes(result["rows"])
     if notes:
-        body += ["Runs that stopped early:", ""] + notes + [""]
+        body += ["Runs that stopped early or failed:", ""] + notes + [""]
     body += [f"Plot: `{PLOT_NAME}`; every number: `{JSON_NAME}`; runs: `runs/<label>/`.", ""]
     return "\n".join(head + body)
 
@@ -784,14 +786,19 @@ def main(argv=None):
         _check_steps(a.steps)
     except (TypeError, ValueError) as e:
         p.error(str(e))
-    res = run(a.suite, a.steps, a.out, seed=a.seed, model=a.model, resume=not a.fresh,
-              progress=not a.quiet, recipes=a.recipes, log_x=a.log_x, command=command,
-              **train_kwargs)
+    try:
+        res = run(a.suite, a.steps, a.out, seed=a.seed, model=a.model, resume=not a.fresh,
+                  progress=not a.quiet, recipes=a.recipes, log_x=a.log_x, command=command,
+                  **train_kwargs)
+    except (TypeError, ValueError) as e:
+        if not str(e).startswith("argument '"):  # not about an argument: keep the traceback
+            raise
+        p.error(str(e))
     print()
     print(res["table"])
     notes = _early_stop_notes(res["rows"])
     if notes:
-        print("\n".join(["", "Runs that stopped early:"] + notes))
+        print("\n".join(["", "Runs that stopped early or failed:"] + notes))
     print(f"\nresults: {res['markdown']}\n         {res['json']}\nplot:    {res['plot']}")
     return 1 if res["failed"] else 0
 

@@ -354,6 +354,7 @@ def test_failed_run_is_reported_and_the_others_finish(tmp_path, monkeypatch):
     assert res["failed"] == ["mxfp4_all"] and len(trainer.calls) == 3
     row = next(r for r in res["rows"] if r["label"] == "mxfp4_all")
     assert row["status"] == "error" and "fake failure" in row["error"]
+    assert "| mxfp4_all | — (failed) | — | — | — |" in res["table"]
     assert "mxfp4_all: failed: RuntimeError: fake failure of mxfp4_all" in \
         res["markdown"].read_text()
 
@@ -406,6 +407,19 @@ def test_cli_errors(fake, capsys, argv, message):
         ablate.main(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert fake.calls == []
+
+
+def test_cli_refuses_to_mix_settings_in_one_folder(tmp_path, fake, capsys):
+    argv = ["--suite", "demo", "--steps", "10", "--out", str(tmp_path), "--quiet",
+            "--batch-size", str(B), "--seq-len", str(S)]
+    assert ablate.main(argv) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        ablate.main(argv[:-4] + ["--batch-size", "8", "--seq-len", str(S)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "argument 'out'" in err and "--fresh" in err
+    assert ablate.main(argv[:-4] + ["--batch-size", "8", "--seq-len", str(S), "--fresh"]) == 0
+    assert [c["batch_size"] for c in fake.calls] == [B] * 3 + [8] * 3
 
 
 def test_cli_list(capsys):

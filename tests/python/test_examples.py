@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
 
 # Examples whose default run takes minutes get a fast mode here ("{out}": a temporary folder).
-FAST_ARGS = {"demo.py": ["--steps", "4", "--model", "tiny", "--out", "{out}", "--quiet"]}
+FAST_ARGS = {"demo.py": ["--steps", "2", "--model", "tiny", "--out", "{out}", "--quiet"]}
 
 
 def test_examples_are_indexed():
