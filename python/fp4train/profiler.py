@@ -32,9 +32,10 @@ _HAS_PHASES = all(hasattr(_core, n) for n in
 class StepProfiler:
     """Accumulates per-category step time for ``model``'s training steps.
 
-    Use ``with prof.section("forward_backward")`` / ``"optimizer"`` around
-    those parts of a step and ``prof.step_done(seconds)`` with each step's
-    wall time; ``report()`` gives the shares.
+    Use ``with prof.step():`` around each training step and
+    ``with prof.section("forward_backward")`` / ``"optimizer"`` around those
+    parts of it; ``report()`` gives the shares. Time outside ``step`` (evaluation,
+    checkpoints) is not counted.
     """
 
     def __init__(self, model):
@@ -42,19 +43,23 @@ class StepProfiler:
         self._sections = {}
         self._steps = 0
         self._wall = 0.0
+        self._in_step = False
         self._patched = []
+        seen = set()  # modules() can list a layer twice (a child also kept in a list)
         for m in model.modules():
-            if isinstance(m, Linear):
+            if isinstance(m, Linear) and id(m) not in seen:
+                seen.add(id(m))
                 self._wrap(m, "forward")
                 self._wrap(m, "backward")
         if _HAS_PHASES:
             _core.reset_linear_profile()
-            _core.set_linear_profiling(True)
 
     def _wrap(self, layer, method):
         inner = getattr(layer, method)
 
         def timed(*args, **kwargs):
+            if not self._in_step:  # evaluation passes are not part of the step profile
+                return inner(*args, **kwargs)
             t0 = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
@@ -80,9 +85,21 @@ class StepProfiler:
         finally:
             self._sections[name] = self._sections.get(name, 0.0) + time.perf_counter() - t0
 
-    def step_done(self, seconds):
-        self._steps += 1
-        self._wall += seconds
+    @contextlib.contextmanager
+    def step(self):
+        """Around one training step: its wall time and only its Linear calls count."""
+        if _HAS_PHASES:
+            _core.set_linear_profiling(True)
+        self._in_step = True
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._wall += time.perf_counter() - t0
+            self._steps += 1
+            self._in_step = False
+            if _HAS_PHASES:
+                _core.set_linear_profiling(False)
 
     def report(self):
         """``{"steps", "ms_per_step", "categories": {name: {"ms_per_step", "share"}}}``."""

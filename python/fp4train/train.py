@@ -487,7 +487,8 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
             checkpoint()
         while state.step < steps:
             t0 = time.perf_counter()
-            rec = state.train_step(prof)
+            with (prof.step() if prof is not None else _NullSection()):
+                rec = state.train_step(prof)
             dt = time.perf_counter() - t0
             if rec is None:
                 status = "non_finite"
@@ -499,8 +500,6 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
                 break
             train_time += dt
             train_steps += 1
-            if prof is not None:
-                prof.step_done(dt)
             rec["tokens_per_s"] = train_steps * state.tokens_per_step / train_time
             if state.step % eval_interval == 0 or state.step == steps:
                 rec["val_loss"] = state.evaluate(val)
