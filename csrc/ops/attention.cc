@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/accumulate.h"
 #include "util/parallel.h"
 
 namespace fp4train {
@@ -37,26 +38,12 @@ void scatter_head(const float* rows, const HeadView& hv, int64_t b, int64_t h, f
                                                dst + hv.at(b, s, h));
 }
 
-// out[j] = sum_d a[d] * cols[d, j] for j < n (increasing d), cols (D, S).
-void row_dots(const float* a, const float* cols, int64_t n, int64_t D, int64_t S, float* out) {
-  std::fill(out, out + n, 0.0f);
-  for (int64_t d = 0; d < D; ++d) {
-    const float ad = a[d];
-    const float* c = cols + d * S;
-    for (int64_t j = 0; j < n; ++j) out[j] += ad * c[j];
-  }
-}
-
-// acc[0..D) += w * x[0..D)
-inline void axpy(float w, const float* x, float* acc, int64_t D) {
-  for (int64_t d = 0; d < D; ++d) acc[d] += w * x[d];
-}
-
 }  // namespace
 
 void attention_forward(const float* q, const float* k, const float* v, float* y, float* p,
                        int64_t B, int64_t S, int64_t H, int64_t D, float scale) {
   const HeadView hv{S, H, D};
+  const AccumulateFn accumulate = accumulate_fn();
   parallel_for(B * H, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> qs(size_t(S * D)), kt(size_t(D * S)), vs(size_t(S * D)),
         ys(size_t(S * D));
@@ -69,7 +56,8 @@ void attention_forward(const float* q, const float* k, const float* v, float* y,
       for (int64_t i = 0; i < S; ++i) {
         float* pr = pt + i * S;
         const int64_t n = i + 1;  // keys 0..i
-        row_dots(qs.data() + i * D, kt.data(), n, D, S, pr);
+        std::fill(pr, pr + n, 0.0f);
+        accumulate(pr, n, qs.data() + i * D, 1, kt.data(), S, D);  // q_i . k_j
         float mx = -INFINITY;
         for (int64_t j = 0; j < n; ++j) {
           pr[j] *= scale;
@@ -84,7 +72,7 @@ void attention_forward(const float* q, const float* k, const float* v, float* y,
         std::fill(pr + n, pr + S, 0.0f);
         float* yr = ys.data() + i * D;
         std::fill(yr, yr + D, 0.0f);
-        for (int64_t j = 0; j < n; ++j) axpy(pr[j], vs.data() + j * D, yr, D);
+        accumulate(yr, D, pr, 1, vs.data(), D, n);  // sum_j p_j v_j
       }
       scatter_head(ys.data(), hv, b, h, y);
     }
@@ -95,35 +83,37 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
                         const float* dy, float* dq, float* dk, float* dv, int64_t B, int64_t S,
                         int64_t H, int64_t D, float scale) {
   const HeadView hv{S, H, D};
+  const AccumulateFn accumulate = accumulate_fn();
   parallel_for(B * H, 1, [&](int64_t t0, int64_t t1) {
     const size_t sd = size_t(S * D);
     std::vector<float> qs(sd), ks(sd), vt(sd), dys(sd), dqs(sd), dks(sd), dvs(sd);
-    std::vector<float> ds(static_cast<size_t>(S));
+    std::vector<float> ds(static_cast<size_t>(S * S), 0.0f);  // dS, 0 above the diagonal
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / H, h = t % H;
       gather_head(q, hv, b, h, qs.data(), nullptr);
       gather_head(k, hv, b, h, ks.data(), nullptr);
       gather_head(v, hv, b, h, nullptr, vt.data());
       gather_head(dy, hv, b, h, dys.data(), nullptr);
+      std::fill(dqs.begin(), dqs.end(), 0.0f);
       std::fill(dks.begin(), dks.end(), 0.0f);
       std::fill(dvs.begin(), dvs.end(), 0.0f);
       const float* pt = p + t * S * S;
+      // Rows i: dS and dq_i.
       for (int64_t i = 0; i < S; ++i) {
         const float* pr = pt + i * S;
-        const float* dyi = dys.data() + i * D;
+        float* dsr = ds.data() + i * S;
         const int64_t n = i + 1;
-        for (int64_t j = 0; j < n; ++j) axpy(pr[j], dyi, dvs.data() + j * D, D);
-        row_dots(dyi, vt.data(), n, D, S, ds.data());  // dP row
+        std::fill(dsr, dsr + n, 0.0f);
+        accumulate(dsr, n, dys.data() + i * D, 1, vt.data(), S, D);  // dP_ij = dy_i . v_j
         float dot = 0.0f;
-        for (int64_t j = 0; j < n; ++j) dot += ds[j] * pr[j];
-        for (int64_t j = 0; j < n; ++j) ds[j] = ((ds[j] - dot) * pr[j]) * scale;
-        float* dqi = dqs.data() + i * D;
-        std::fill(dqi, dqi + D, 0.0f);
-        const float* qi = qs.data() + i * D;
-        for (int64_t j = 0; j < n; ++j) {
-          axpy(ds[j], ks.data() + j * D, dqi, D);
-          axpy(ds[j], qi, dks.data() + j * D, D);
-        }
+        for (int64_t j = 0; j < n; ++j) dot += dsr[j] * pr[j];
+        for (int64_t j = 0; j < n; ++j) dsr[j] = ((dsr[j] - dot) * pr[j]) * scale;
+        accumulate(dqs.data() + i * D, D, dsr, 1, ks.data(), D, n);  // sum_j dS_ij k_j
+      }
+      // Columns j: dv_j and dk_j sum over the rows i >= j, in increasing i.
+      for (int64_t j = 0; j < S; ++j) {
+        accumulate(dvs.data() + j * D, D, pt + j * S + j, S, dys.data() + j * D, D, S - j);
+        accumulate(dks.data() + j * D, D, ds.data() + j * S + j, S, qs.data() + j * D, D, S - j);
       }
       scatter_head(dqs.data(), hv, b, h, dq);
       scatter_head(dks.data(), hv, b, h, dk);

@@ -321,3 +321,20 @@ def test_layers_match_their_numpy_composition(rng):
     dq, dk, dv = ref.attention_backward(q, k, v, p, g @ wo, 3, scale)
     want = rot(dq, True) @ wq + rot(dk, True) @ wk + dv @ wv
     assert_close(dx, want, "attention dx", rtol=1e-3)
+
+
+def test_attention_gives_the_same_bits_on_every_isa_path(rng):
+    """The AVX2 / AVX-512 builds of the inner loop only widen vectors (no FMA)."""
+    q, k, v, dy = attn_inputs(rng, 2, 45, 3, 18)
+    results = {}
+    try:
+        for isa in ft.supported_isas():
+            ft.set_isa(isa)
+            y, p = _core.attention_forward(q, k, v, 3, 0.3)
+            results[isa] = [y, p, *_core.attention_backward(q, k, v, p, dy, 3, 0.3)]
+    finally:
+        ft.reset_isa()
+    base = results.pop("scalar")
+    for isa, outs in results.items():
+        for i, (a, b) in enumerate(zip(base, outs)):
+            assert np.array_equal(bits(a), bits(b)), f"{isa}: output {i} differs from scalar"
