@@ -14,6 +14,7 @@ void bind_hadamard(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_linear(py::module_& m);
 void bind_recipes(py::module_& m);
+void bind_ops(py::module_& m);
 }  // namespace fp4train
 
 PYBIND11_MODULE(_core, m) {
@@ -32,4 +33,5 @@ PYBIND11_MODULE(_core, m) {
   fp4train::bind_gemm(m);
   fp4train::bind_linear(m);
   fp4train::bind_recipes(m);
+  fp4train::bind_ops(m);
 }

@@ -4,6 +4,7 @@ Public: CausalSelfAttention.
 """
 import numpy as np
 
+from .. import _core
 from .linear import Linear, _check_int
 from .module import Module, child_seed
 from .rope import RoPE
@@ -35,9 +36,13 @@ class CausalSelfAttention(Module):
         out = o((P v) merged over heads)
 
     The two attention products (QK^T and PV) and the softmax run in float32
-    numpy under every recipe, as FP4 training recipes keep them in high
-    precision. forward caches q, k, v (rotated) and P; ``backward(grad)``
-    returns dx and accumulates the four projections' weight gradients.
+    under every recipe, as FP4 training recipes keep them in high precision:
+    a fused C++ kernel per (batch, head) pair (``_core.attention_forward`` /
+    ``attention_backward``, csrc/ops/attention.h) that skips the masked half
+    and works on the projections' (batch, seq, dim) layout directly; its
+    numpy twin is :func:`fp4train.reference.nn_ops.attention_forward`.
+    forward caches q, k, v (rotated) and P; ``backward(grad)`` returns dx and
+    accumulates the four projections' weight gradients.
     """
 
     def __init__(self, dim, n_heads, recipe="fp32", seed=0, rope_base=10000.0):
@@ -57,22 +62,14 @@ class CausalSelfAttention(Module):
             for i in range(4))
         self.rope = RoPE(self.head_dim, rope_base)
         self._cache = None
-        self._mask = np.zeros((0, 0), np.float32)
 
-    def _causal_mask(self, s):
-        """(s, s) float32: 0 on and below the diagonal, -inf above (cached per length)."""
-        if self._mask.shape[0] != s:
-            self._mask = np.where(np.triu(np.ones((s, s), dtype=bool), 1), -np.inf,
-                                  0.0).astype(np.float32)
-        return self._mask
+    def _scale(self):
+        """1/sqrt(head_dim) rounded to float32 once (the value the scores are scaled by)."""
+        return float(np.float32(1.0 / np.sqrt(self.head_dim)))
 
-    def _split(self, t, b, s):
-        """(b, s, dim) -> (b, heads, s, d)."""
-        return t.reshape(b, s, self.n_heads, self.head_dim).transpose(0, 2, 1, 3)
-
-    def _merge(self, t, b, s):
-        """(b, heads, s, d) -> (b, s, dim), contiguous."""
-        return np.ascontiguousarray(t.transpose(0, 2, 1, 3)).reshape(b, s, self.dim)
+    def _heads(self, t, b, s):
+        """(b, s, dim) -> (b, s, heads, d) view: the layout the kernels and RoPE take."""
+        return t.reshape(b, s, self.n_heads, self.head_dim)
 
     def forward(self, x):
         x = np.asarray(x)
@@ -80,42 +77,31 @@ class CausalSelfAttention(Module):
             raise ValueError(f"argument 'x': expected shape (batch, seq, {self.dim}), "
                              f"got {x.shape}")
         b, s, _ = x.shape
-        q = self.rope.forward(self._split(self.q.forward(x), b, s))
-        k = self.rope.forward(self._split(self.k.forward(x), b, s))
-        v = self._split(self.v.forward(x), b, s)
-        scale = np.float32(1.0 / np.sqrt(self.head_dim))
-        scores = np.matmul(q, k.transpose(0, 1, 3, 2)) * scale
-        scores += self._causal_mask(s)  # the diagonal stays finite, so no row is all -inf
-        scores -= scores.max(axis=-1, keepdims=True)
-        p = np.exp(scores, out=scores)
-        p /= p.sum(axis=-1, keepdims=True)
-        y = np.matmul(p, v)
+        q = self.rope._rotate_seq_major(self._heads(self.q.forward(x), b, s), inverse=False)
+        k = self.rope._rotate_seq_major(self._heads(self.k.forward(x), b, s), inverse=False)
+        q, k = q.reshape(b, s, self.dim), k.reshape(b, s, self.dim)
+        v = self.v.forward(x)
+        y, p = _core.attention_forward(q, k, v, self.n_heads, self._scale())
         self._cache = (q, k, v, p) if self.training else None
-        return self.o.forward(self._merge(y, b, s))
+        return self.o.forward(y)
 
     def backward(self, grad):
         if self._cache is None:
             raise RuntimeError("CausalSelfAttention.backward called before a training-mode "
                                "forward")
         q, k, v, p = self._cache
-        b, _, s, _ = q.shape
+        b, s, _ = q.shape
         grad = np.asarray(grad)
         if grad.shape != (b, s, self.dim):
             raise ValueError(f"argument 'grad': expected shape {(b, s, self.dim)} (the last "
                              f"forward's output), got {grad.shape}")
-        dy = self._split(self.o.backward(grad), b, s)
-        dv = np.matmul(p.transpose(0, 1, 3, 2), dy)
-        dp = np.matmul(dy, v.transpose(0, 1, 3, 2))
-        # softmax backward: dS = P * (dP - rowsum(dP * P)); masked entries have P = 0.
-        ds = dp
-        ds -= np.sum(dp * p, axis=-1, keepdims=True)
-        ds *= p
-        ds *= np.float32(1.0 / np.sqrt(self.head_dim))
-        dq = self.rope.backward(np.matmul(ds, k))
-        dk = self.rope.backward(np.matmul(ds.transpose(0, 1, 3, 2), q))
-        dx = self.q.backward(self._merge(dq, b, s))
-        dx += self.k.backward(self._merge(dk, b, s))
-        dx += self.v.backward(self._merge(dv, b, s))
+        dy = self.o.backward(grad)
+        dq, dk, dv = _core.attention_backward(q, k, v, p, dy, self.n_heads, self._scale())
+        dq = self.rope._rotate_seq_major(self._heads(dq, b, s), inverse=True)
+        dk = self.rope._rotate_seq_major(self._heads(dk, b, s), inverse=True)
+        dx = self.q.backward(dq.reshape(b, s, self.dim))
+        dx += self.k.backward(dk.reshape(b, s, self.dim))
+        dx += self.v.backward(dv)
         return dx
 
     def extra_repr(self):

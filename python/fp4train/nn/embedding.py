@@ -4,6 +4,7 @@ Public: Embedding.
 """
 import numpy as np
 
+from .. import _core
 from .linear import _check_int
 from .module import Module, Parameter
 
@@ -24,8 +25,9 @@ class Embedding(Module):
     -----
     ``forward(ids)`` takes an integer array of any shape (...) and returns
     (..., dim) float32. ``backward(grad)`` takes (..., dim), accumulates into
-    ``weight.grad`` with ``np.add.at`` (deterministic: repeated ids add in
-    order) and returns None: ids have no gradient. The lookup is never
+    ``weight.grad`` exactly as ``np.add.at`` would (deterministic: repeated
+    ids add in order; a C++ scatter-add split over table rows,
+    ``_core.embedding_backward``) and returns None: ids have no gradient. The lookup is never
     quantized (the model policy keeps embeddings in high precision).
     """
 
@@ -59,8 +61,8 @@ class Embedding(Module):
         if grad.dtype.kind not in "fiu":
             raise TypeError(f"argument 'grad': expected a real numeric array, got dtype "
                             f"{grad.dtype}")
-        np.add.at(self.weight.grad, self._ids.ravel(),
-                  grad.reshape(-1, self.dim).astype(np.float32, copy=False))
+        _core.embedding_backward(self._ids.reshape(-1), grad.reshape(-1, self.dim),
+                                 self.weight.grad)
         return None
 
     def extra_repr(self):

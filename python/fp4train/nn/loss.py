@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .. import _core
 from .module import Module
 
 
@@ -26,7 +27,9 @@ class CrossEntropyLoss(Module):
     float64 and is returned as a Python float. If every target is ignored the
     loss is 0.0 and the gradient zero. ``backward(grad=1.0)`` returns
     dlogits = grad * (softmax - onehot) / n_counted, float32, zero on ignored
-    rows. NaN/Inf logits propagate.
+    rows. NaN/Inf logits propagate. The per-row work (max, exp-sum, log,
+    softmax gradient) runs in C++ (``_core.cross_entropy_forward`` /
+    ``_backward``, csrc/ops/cross_entropy.h).
     """
 
     def __init__(self, ignore_index=None):
@@ -57,7 +60,6 @@ class CrossEntropyLoss(Module):
             raise ValueError(f"argument 'targets': expected shape {logits.shape[:-1]} "
                              f"(logits without the vocab axis), got {targets.shape}")
         vocab = logits.shape[-1]
-        z = logits.reshape(-1, vocab).astype(np.float32)  # a copy: shifted in place
         t = targets.reshape(-1).astype(np.int64)
         keep = np.ones(t.shape, bool) if self.ignore_index is None else t != self.ignore_index
         tk = t[keep]
@@ -66,14 +68,12 @@ class CrossEntropyLoss(Module):
                              + ("" if self.ignore_index is None
                                 else f" or ignore_index={self.ignore_index}")
                              + f", got values in [{tk.min()}, {tk.max()}]")
-        z -= z.max(axis=-1, keepdims=True)
-        lse = np.log(np.sum(np.exp(z), axis=-1))
-        rows = np.flatnonzero(keep)
-        nll = lse[rows] - z[rows, tk]
-        count = rows.size
-        loss = float(np.sum(nll, dtype=np.float64) / count) if count else 0.0
+        # z = logits - rowmax (a new array), lse and nll per row (0 on ignored rows).
+        z, lse, nll = _core.cross_entropy_forward(logits, t, self.ignore_index)
+        count = tk.size
+        loss = float(np.sum(nll[keep], dtype=np.float64) / count) if count else 0.0
         if self.training:
-            self._cache = (z, lse, rows, tk, count, logits.shape)
+            self._cache = (z, lse, t, count, logits.shape)
         return loss
 
     def backward(self, grad=1.0):
@@ -81,12 +81,11 @@ class CrossEntropyLoss(Module):
             raise RuntimeError("CrossEntropyLoss.backward called before a training-mode forward")
         if isinstance(grad, bool) or not isinstance(grad, numbers.Real):
             raise TypeError(f"argument 'grad': expected a real scalar, got {type(grad).__name__}")
-        z, lse, rows, tk, count, shape = self._cache
-        d = np.zeros(z.shape, np.float32)
-        if count:
-            p = np.exp(z[rows] - lse[rows, None])
-            p[np.arange(count), tk] -= np.float32(1.0)
-            d[rows] = p * np.float32(float(grad) / count)
+        z, lse, t, count, shape = self._cache
+        if not count:
+            return np.zeros(shape, np.float32)
+        scale = float(np.float32(float(grad) / count))
+        d = _core.cross_entropy_backward(z, lse, t, self.ignore_index, scale)
         return d.reshape(shape)
 
     def extra_repr(self):

@@ -2,15 +2,9 @@
 
 Public: SwiGLU.
 """
-import numpy as np
-
+from .. import _core
 from .linear import Linear, _check_int
 from .module import Module, child_seed
-
-
-def _sigmoid(x):
-    # 0.5 (1 + tanh(x/2)): no overflow for large |x|.
-    return np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * x))
 
 
 class SwiGLU(Module):
@@ -29,8 +23,10 @@ class SwiGLU(Module):
 
     Notes
     -----
-    silu(g) = g sigmoid(g), computed in float32. forward caches gate and up
-    outputs; ``backward(grad)`` returns dx and accumulates the weight
+    silu(g) = g sigmoid(g), computed in float32 by a C++ elementwise kernel
+    (``_core.swiglu_forward`` / ``_backward``, sigmoid = 1/(1+exp(-g)), which
+    never overflows to NaN). forward caches gate and up outputs and the
+    sigmoid; ``backward(grad)`` returns dx and accumulates the weight
     gradients (d silu/dg = s (1 + g (1 - s)), s = sigmoid(g)).
     """
 
@@ -50,19 +46,16 @@ class SwiGLU(Module):
     def forward(self, x):
         g = self.gate.forward(x)  # checks x
         u = self.up.forward(x)
-        sig = _sigmoid(g)
-        act = g * sig
-        self._cache = (g, u, sig, act) if self.training else None
-        return self.down.forward(act * u)
+        h, sig = _core.swiglu_forward(g, u)
+        self._cache = (g, u, sig) if self.training else None
+        return self.down.forward(h)
 
     def backward(self, grad):
         if self._cache is None:
             raise RuntimeError("SwiGLU.backward called before a training-mode forward")
-        g, u, sig, act = self._cache
+        g, u, sig = self._cache
         dh = self.down.backward(grad)  # checks grad
-        du = dh * act
-        dg = dh * u
-        dg *= sig * (np.float32(1.0) + g * (np.float32(1.0) - sig))
+        dg, du = _core.swiglu_backward(g, u, sig, dh)
         dx = self.gate.backward(dg)
         dx += self.up.backward(du)
         return dx

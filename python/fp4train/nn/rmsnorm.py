@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .. import _core
 from .linear import _check_int
 from .module import Module, Parameter
 
@@ -37,6 +38,9 @@ class RMSNorm(Module):
 
         dx = rstd * (g*w - x * rstd^2 * mean(g*w*x, -1))
         dw += sum over rows of g * x * rstd
+
+    Both directions run in C++ (``_core.rmsnorm_forward`` / ``_backward``,
+    csrc/ops/rmsnorm.h; numpy twin in :mod:`fp4train.reference.nn_ops`).
     """
 
     def __init__(self, dim, eps=1e-5):
@@ -50,11 +54,9 @@ class RMSNorm(Module):
 
     def forward(self, x):
         x = _as_features("x", x, self.dim)
-        ms = np.mean(np.square(x), axis=-1, keepdims=True, dtype=np.float32)
-        rstd = (1.0 / np.sqrt(ms + np.float32(self.eps))).astype(np.float32)
-        xhat = x * rstd
+        y, rstd = _core.rmsnorm_forward(x, self.weight.data, self.eps)
         self._cache = (x, rstd) if self.training else None
-        return xhat * self.weight.data
+        return y
 
     def backward(self, grad):
         if self._cache is None:
@@ -65,11 +67,7 @@ class RMSNorm(Module):
             raise ValueError(f"argument 'grad': expected shape {x.shape} (the last forward's "
                              f"output), got {grad.shape}")
         grad = _as_features("grad", grad, self.dim)
-        xhat = x * rstd
-        self.weight.grad += np.sum((grad * xhat).reshape(-1, self.dim), axis=0)
-        gw = grad * self.weight.data
-        dot = np.mean(gw * xhat, axis=-1, keepdims=True)
-        return rstd * (gw - xhat * dot)
+        return _core.rmsnorm_backward(x, rstd, self.weight.data, grad, self.weight.grad)
 
     def extra_repr(self):
         return f"dim={self.dim}, eps={self.eps}"

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .. import _core
 from .linear import _check_int
 from .module import Module
 
@@ -29,7 +30,8 @@ class RoPE(Module):
 
     No parameters and no cache: the map is a rotation, so ``backward(grad)``
     is the inverse rotation of ``grad`` (any input of a valid shape), and it
-    preserves norms.
+    preserves norms. The rotation runs in C++ (``_core.rope``); it equals the
+    numpy :func:`fp4train.reference.nn_ops.rope` bit for bit.
     """
 
     def __init__(self, head_dim, base=10000.0):
@@ -59,16 +61,18 @@ class RoPE(Module):
         if x.ndim != 4 or x.shape[-1] != self.head_dim:
             raise ValueError(f"argument '{name}': expected shape (batch, heads, seq, "
                              f"{self.head_dim}), got {x.shape}")
-        x = x.astype(np.float32, copy=False)
         cos, sin = self._cos_sin(x.shape[2])
-        if sign < 0:
-            sin = -sin
-        half = self.head_dim // 2
-        x1, x2 = x[..., :half], x[..., half:]
-        out = np.empty(x.shape, np.float32)
-        out[..., :half] = x1 * cos - x2 * sin
-        out[..., half:] = x1 * sin + x2 * cos
-        return out
+        return _core.rope(x, cos, sin, 2, sign < 0)
+
+    def _rotate_seq_major(self, x, inverse):
+        """RoPE of a (batch, seq, heads, head_dim) array (the projections' layout).
+
+        Same rotation as forward/backward, position = index along axis 1;
+        used by the attention layer to avoid transposes. Not validated: callers
+        pass their own well-formed arrays.
+        """
+        cos, sin = self._cos_sin(x.shape[1])
+        return _core.rope(x, cos, sin, 1, bool(inverse))
 
     def forward(self, x):
         return self._rotate("x", x, +1)
