@@ -4,7 +4,10 @@ Run: .venv/bin/python bench/compare.py [--quick] [--threads 1,2]
 
 Everything is measured in this one process, best of --repeat runs after a
 warm-up, and printed as ratios against baselines measured in the same run:
-  * quantizers vs a memcpy of their float32 input (numpy.copyto, 1 thread);
+  * quantizers vs a memcpy of their float32 input, on 1 thread (numpy.copyto)
+    and on 2 threads (numpy.copyto of two contiguous halves in two threads:
+    numpy releases the GIL, so this is the parallel memcpy that bounds a
+    2-thread quantizer, as memcpy/t2 does in build/bench/bench_quantize);
   * qgemm vs numpy float32 matmul of the same shape (GFLOP/s ratio);
   * Linear forward+backward vs numpy's three float32 GEMMs of the layer.
 numpy must use OpenBLAS with its AVX-512 kernels for the GEMM baselines to be
@@ -16,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 if os.environ.get("OPENBLAS_CORETYPE") and "--keep-coretype" not in sys.argv:
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
@@ -55,13 +59,28 @@ class Table:
             print(f"  {name:<40} {v:12.2f} {b:12.2f} {r:12.2f}")
 
 
+def parallel_copy(pool, dst, src, parts):
+    """numpy.copyto of `parts` contiguous row slices, one per pool thread."""
+    bounds = [len(src) * i // parts for i in range(parts + 1)]
+    jobs = [pool.submit(np.copyto, dst[lo:hi], src[lo:hi])
+            for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for j in jobs:
+        j.result()
+
+
 def quantizers(args, rng):
     n = 4096 if not args.quick else 2048
     x = rng.standard_normal((n, n)).astype(np.float32)
     dst = np.empty_like(x)
     t_copy = best(lambda: np.copyto(dst, x), args.repeat)
-    t = Table(f"Quantizers on {n}x{n} float32 (time in ms; memcpy = numpy.copyto of the input, "
-              f"1 thread; ratio = time / memcpy, target <= 1.0, fused H16 <= 1.25)", "ms")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        t_copy2 = best(lambda: parallel_copy(pool, dst, x, 2), args.repeat)
+    print(f"\nQuantizers on {n}x{n} float32 (time in ms; memcpy 1t = numpy.copyto of the input, "
+          f"memcpy 2t = the same in two threads on halves; x = time / memcpy; target <= 1.0x "
+          f"the 1-thread memcpy, fused H16 <= 1.25x)")
+    print(f"  memcpy 1t {1e3 * t_copy:.2f} ms, 2t {1e3 * t_copy2:.2f} ms "
+          f"({t_copy / t_copy2:.2f}x faster)")
+    print(f"  {'case':<40} {'ms':>9} {'x memcpy 1t':>12} {'x memcpy 2t':>12}")
     cases = [("quantize mxfp4 nearest", lambda: ft.quantize(x, "mxfp4")),
              ("quantize nvfp4 nearest", lambda: ft.quantize(x, "nvfp4")),
              ("fake_quantize mxfp4 nearest", lambda: ft.fake_quantize(x, "mxfp4")),
@@ -71,8 +90,7 @@ def quantizers(args, rng):
               lambda: ft.quantize(x, "mxfp4", hadamard=ft.HadamardSpec(16)))]
     for name, fn in cases:
         tt = best(fn, args.repeat)
-        t.rows.append((name, 1e3 * tt, 1e3 * t_copy, tt / t_copy))
-    t.print("ms", "memcpy ms", "x memcpy")
+        print(f"  {name:<40} {1e3 * tt:9.2f} {tt / t_copy:12.2f} {tt / t_copy2:12.2f}")
 
 
 def gemms(args, rng):

@@ -8,6 +8,7 @@
 #include "bindings/numpy_io.h"
 #include "bindings/recipe_convert.h"
 #include "linear/linear.h"
+#include "linear/linear_profile.h"
 
 namespace fp4train {
 
@@ -61,13 +62,18 @@ void bind_linear(py::module_& m) {
                              })
       .def_property_readonly("saved_tokens", [](const PyLinear& l) { return l.ctx.tokens; })
       .def_property_readonly("saved_bytes", [](const PyLinear& l) { return l.ctx.saved_bytes(); })
+      .def_property_readonly("workspace_allocations",
+                             [](const PyLinear& l) { return l.ctx.workspace_allocations; })
+      .def_property_readonly("workspace_bytes",
+                             [](const PyLinear& l) { return l.ctx.workspace_bytes(); })
       .def("set_recipe",
            [](PyLinear& l, const py::handle& recipe) {
              Recipe r = recipe_from_py(recipe);
              validate(r);
              auto lock = claim(l);
              l.ctx.config.recipe = r;
-             linear_zero_saved(l.ctx);  // a saved forward belongs to the old recipe
+             // A saved forward belongs to the old recipe; its buffers stay for reuse.
+             linear_invalidate_saved(l.ctx);
            })
       .def("clear_saved", [](PyLinear& l) {
         auto lock = claim(l);
@@ -125,6 +131,27 @@ void bind_linear(py::module_& m) {
       },
       py::arg("ctx"), py::arg("grad"), py::arg("weight"), py::arg("weight_grad"),
       py::arg("bias_grad"));
+
+  // Phase timers (linear/linear_profile.h), for the step profiler.
+  m.def(
+      "set_linear_profiling", [](bool enabled) { set_linear_profiling(enabled); },
+      py::arg("enabled"));
+  m.def("linear_profiling_enabled", [] { return linear_profiling_enabled(); });
+  m.def("reset_linear_profile", [] { reset_linear_profile(); });
+  m.def("linear_profile", [] {
+    const LinearProfile p = linear_profile();
+    py::dict out;
+    for (int r = 0; r < kLinearRoles; ++r) {
+      const LinearProfileRole& role = p.role[size_t(r)];
+      py::dict d;
+      d["quantize"] = role.seconds[size_t(LinearPhase::kQuantize)];
+      d["gemm"] = role.seconds[size_t(LinearPhase::kGemm)];
+      d["other"] = role.seconds[size_t(LinearPhase::kOther)];
+      d["calls"] = role.calls;
+      out[gemm_role_name(GemmRole(r))] = d;
+    }
+    return out;
+  });
 
   m.def(
       "derive_seed",

@@ -6,6 +6,7 @@
 
 #include "gemm/gemm_f32.h"
 #include "gemm/gemm_kernels.h"
+#include "gemm/gemm_scratch.h"
 #include "gemm/tile_driver.h"
 #include "util/parallel.h"
 
@@ -51,12 +52,14 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
   const int MR = ker.mr, NR = ker.nr;
   const int64_t panels = (N + NR - 1) / NR;
   // bp[(p * K + k) * NR + j] = b[p * NR + j, k], zero past N.
-  std::vector<float> bp(size_t(panels * K * NR));
+  // Both packs live in per-thread scratch (gemm_scratch.h): every element is
+  // written below, zero padding included.
+  float* const bp = scratch_floats(ScratchSlot::kPackB, size_t(panels * K * NR));
   parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
       for (int j = 0; j < NR; ++j) {
         const int64_t n = p * NR + j;
-        float* dst = bp.data() + p * K * NR + j;
+        float* dst = bp + p * K * NR + j;
         for (int64_t k = 0; k < K; ++k) dst[k * NR] = n < N ? b[n * K + k] : 0.0f;
       }
   });
@@ -66,12 +69,12 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
   }
   // ap[(t * K + k) * MR + i] = a[t * MR + i, k], zero past M.
   const int64_t row_tiles = (M + MR - 1) / MR;
-  std::vector<float> ap(size_t(row_tiles * K * MR));
+  float* const ap = scratch_floats(ScratchSlot::kPackA, size_t(row_tiles * K * MR));
   parallel_for(row_tiles, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       for (int i = 0; i < MR; ++i) {
         const int64_t m = t * MR + i;
-        float* dst = ap.data() + t * K * MR + i;
+        float* dst = ap + t * K * MR + i;
         for (int64_t k = 0; k < K; ++k) dst[k * MR] = m < M ? a[m * K + k] : 0.0f;
       }
   });
@@ -95,11 +98,11 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
         const int64_t kn = std::min(kKc, K - k0);
         for (int64_t p = p0; p < p1; ++p) {
           const int nr = int(std::min<int64_t>(NR, N - p * NR));
-          const float* bpp = bp.data() + (p * K + k0) * NR;
+          const float* bpp = bp + (p * K + k0) * NR;
           for (int64_t rt = r0; rt < r1; ++rt) {
             const int64_t i0 = rt * MR;
             const int mr = int(std::min<int64_t>(MR, M - i0));
-            const float* app = ap.data() + (rt * K + k0) * MR;
+            const float* app = ap + (rt * K + k0) * MR;
             float* ct = c + i0 * N + p * NR;
             if (mr == MR && nr == NR) {
               ker.fn(app, bpp, kn, ct, N, k0 == 0);

@@ -12,10 +12,12 @@
 //   bf16 / fp32 on either side           dequantize both, gemm_f32
 // All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit.
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "gemm/gemm_f32.h"
 #include "gemm/gemm_kernels.h"
+#include "gemm/gemm_scratch.h"
 #include "gemm/qgemm.h"
 #include "gemm/qgemm_pack.h"
 #include "gemm/qgemm_wide.h"
@@ -194,6 +196,20 @@ void run_split_transposed(const QTensorView& a, const QTensorView& b, int64_t M,
   });
 }
 
+// An operand of the float32 path as rows x K floats, row-major. An fp32
+// QTensor along axis 1 stores exactly that (its codes are the float bits, and
+// dequantize is a copy of them), so it is used in place when its codes are
+// float-aligned; any other operand is dequantized into per-thread scratch.
+const float* f32_operand(const QTensorView& q, ScratchSlot slot, int64_t n) {
+  if (q.spec.format == Format::kFp32 && q.layout.axis == 1 &&
+      reinterpret_cast<uintptr_t>(q.codes) % alignof(float) == 0 &&
+      q.codes_size == n * int64_t(sizeof(float)))
+    return reinterpret_cast<const float*>(q.codes);
+  float* d = scratch_floats(slot, size_t(n));
+  dequantize(q, d);
+  return d;
+}
+
 }  // namespace
 
 void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
@@ -201,10 +217,9 @@ void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
   const int64_t M = s.M, N = s.N, K = s.K;
   const Format fa = a.spec.format, fb = b.spec.format;
   if (!is_block_quantized(fa) || !is_block_quantized(fb)) {
-    std::vector<float> da(size_t(M * K)), db(size_t(N * K));
-    dequantize(a, da.data());
-    dequantize(b, db.data());
-    gemm_f32(da.data(), db.data(), c, M, N, K);
+    const float* da = f32_operand(a, ScratchSlot::kOperandA, M * K);
+    const float* db = f32_operand(b, ScratchSlot::kOperandB, N * K);
+    gemm_f32(da, db, c, M, N, K);
     return;
   }
   if (M == 0 || N == 0) return;

@@ -1,7 +1,10 @@
 #include "linear/linear.h"
 
+#include <algorithm>
+
 #include "gemm/qgemm.h"
 #include "hadamard/hadamard.h"
+#include "linear/linear_profile.h"
 #include "quant/quantize.h"
 #include "quant/transpose.h"
 #include "util/check.h"
@@ -45,14 +48,38 @@ void accumulate_bias_grad(const float* dy, int64_t tokens, int64_t out, float* d
   });
 }
 
-// Quantizes one operand of a GEMM of the layer at `step`.
-QTensor layer_operand(const LinearCtx& ctx, GemmRole role, int operand, const float* x,
-                      int64_t rows, int64_t cols, int axis, uint64_t step) {
+// Capacity of a buffer, to tell whether a call (re)allocated it.
+struct Capacity {
+  size_t codes, scales;
+  explicit Capacity(const QTensor& q) : codes(q.codes.capacity()), scales(q.scales.capacity()) {}
+  bool operator!=(const Capacity& o) const { return codes != o.codes || scales != o.scales; }
+};
+
+// Quantizes one operand of a GEMM of the layer at `step` into the workspace
+// `q` (quantize_operand's result, in reused storage); counts an allocation
+// when q had to grow. Timed as that GEMM's quantize phase.
+void layer_operand_into(LinearCtx& ctx, QTensor& q, GemmRole role, int operand, const float* x,
+                        int64_t rows, int64_t cols, int axis, uint64_t step) {
+  LinearPhaseTimer timer(role, LinearPhase::kQuantize);
   const GemmConfig& g = gemm_config(ctx.config.recipe, role);
   const HadamardSpec h = layer_hadamard(g, role, ctx.config.seed);
   const std::vector<float> signs = gemm_hadamard_signs(g, role, ctx.config.seed, step);
-  return quantize_operand(x, rows, cols, axis, operand == kA ? g.a : g.b,
-                          derive_seed(ctx.config.seed, step, role, operand), h, signs);
+  const Capacity before(q);
+  quantize_operand_into(q, x, rows, cols, axis, operand == kA ? g.a : g.b,
+                        derive_seed(ctx.config.seed, step, role, operand), h, signs);
+  if (Capacity(q) != before) ++ctx.workspace_allocations;
+}
+
+// C = A B^T, timed as `role`'s gemm phase.
+void layer_gemm(GemmRole role, const QTensorView& a, const QTensorView& b, float* c) {
+  LinearPhaseTimer timer(role, LinearPhase::kGemm);
+  qgemm(a, b, c);
+}
+
+// v.resize(n), counting an allocation when v had to grow.
+void ensure_size(LinearCtx& ctx, std::vector<float>& v, size_t n) {
+  if (n > v.capacity()) ++ctx.workspace_allocations;
+  v.resize(n);
 }
 
 }  // namespace
@@ -62,8 +89,27 @@ const GemmConfig& gemm_config(const Recipe& r, GemmRole role) {
 }
 
 int64_t LinearCtx::saved_bytes() const {
-  return int64_t(x.size() * sizeof(float)) + x_wgrad.nbytes() +
+  if (!saved) return 0;
+  return int64_t(x.size() * sizeof(float)) +
+         (config.save_quantized_only ? x_wgrad.nbytes() : 0) +
          (has_w_tiles_dgrad ? w_tiles_dgrad.nbytes() : 0);
+}
+
+namespace {
+int64_t capacity_bytes(const QTensor& q) {
+  return int64_t(q.codes.capacity() + q.scales.capacity());
+}
+}  // namespace
+
+int64_t LinearWorkspace::bytes() const {
+  return capacity_bytes(fprop_a) + capacity_bytes(fprop_b) + capacity_bytes(dgrad_a) +
+         capacity_bytes(dgrad_b) + capacity_bytes(wgrad_a) + capacity_bytes(wgrad_b) +
+         int64_t(dw.capacity() * sizeof(float));
+}
+
+int64_t LinearCtx::workspace_bytes() const {
+  return ws.bytes() + int64_t(x.capacity() * sizeof(float)) + capacity_bytes(x_wgrad) +
+         capacity_bytes(w_tiles_dgrad);
 }
 
 std::vector<float> gemm_hadamard_signs(const GemmConfig& g, GemmRole role, uint64_t layer_seed,
@@ -75,10 +121,26 @@ std::vector<float> gemm_hadamard_signs(const GemmConfig& g, GemmRole role, uint6
 QTensor quantize_operand(const float* x, int64_t rows, int64_t cols, int axis,
                          const OperandConfig& op, uint64_t sr_seed, const HadamardSpec& h,
                          const std::vector<float>& signs) {
+  QTensor q;
+  quantize_operand_into(q, x, rows, cols, axis, op, sr_seed, h, signs);
+  return q;
+}
+
+// quantize_hadamard(...) is validate the size, build the row transform,
+// quantize with it in runs of n: the same steps here, into q's storage.
+void quantize_operand_into(QTensor& q, const float* x, int64_t rows, int64_t cols, int axis,
+                           const OperandConfig& op, uint64_t sr_seed, const HadamardSpec& h,
+                           const std::vector<float>& signs) {
   const QuantSpec spec = op.quant_spec(sr_seed);
   const std::vector<int64_t> shape{rows, cols};
-  if (!h.enabled()) return quantize(x, shape, axis, spec);
-  return quantize_hadamard(x, shape, axis, spec, h.size, signs.data());
+  if (!h.enabled()) {
+    quantize_into(q, x, shape, axis, spec);
+    return;
+  }
+  validate_hadamard_signs(signs, h.size);
+  validate_hadamard_size(h.size, axis == 0 ? rows : cols);
+  const RowTransform t = hadamard_row_transform(h.size, signs.empty() ? nullptr : signs.data());
+  quantize_into(q, x, shape, axis, spec, &t, h.size);
 }
 
 LinearCtx make_linear(const LinearConfig& config) {
@@ -98,6 +160,12 @@ LinearCtx make_linear(const LinearConfig& config) {
   LinearCtx ctx;
   ctx.config = config;
   return ctx;
+}
+
+void linear_invalidate_saved(LinearCtx& ctx) {
+  ctx.saved = false;
+  ctx.tokens = 0;
+  ctx.has_w_tiles_dgrad = false;
 }
 
 void linear_zero_saved(LinearCtx& ctx) {
@@ -122,28 +190,37 @@ void linear_forward(LinearCtx& ctx, const float* x, int64_t tokens, const float*
                   " runs along tokens: expected a number of rows that is a multiple of it, got " +
                   std::to_string(tokens));
 
+  count_linear_call(GemmRole::kFprop);
+  LinearWorkspace& ws = ctx.ws;
+
   // Fprop: both operands along in-features.
-  const QTensor xq = layer_operand(ctx, GemmRole::kFprop, kA, x, tokens, in, 1, step);
-  const QTensor wq = layer_operand(ctx, GemmRole::kFprop, kB, w, out, in, 1, step);
-  qgemm(xq.view(), wq.view(), y);
+  layer_operand_into(ctx, ws.fprop_a, GemmRole::kFprop, kA, x, tokens, in, 1, step);
+  layer_operand_into(ctx, ws.fprop_b, GemmRole::kFprop, kB, w, out, in, 1, step);
+  layer_gemm(GemmRole::kFprop, ws.fprop_a.view(), ws.fprop_b.view(), y);
   if (b) {
+    LinearPhaseTimer timer(GemmRole::kFprop, LinearPhase::kOther);
     parallel_for(tokens, 64, [&](int64_t tb, int64_t te) {
       for (int64_t t = tb; t < te; ++t)
         for (int64_t o = 0; o < out; ++o) y[t * out + o] = y[t * out + o] + b[o];
     });
   }
 
-  // Save for backward (replacing whatever an earlier forward saved).
-  linear_zero_saved(ctx);
+  // Save for backward (replacing whatever an earlier forward saved, in its storage).
+  linear_invalidate_saved(ctx);
   if (!save_for_backward) return;
   if (reuse_w_tiles(r)) {
-    ctx.w_tiles_dgrad = transpose_storage(wq.view());
+    LinearPhaseTimer timer(GemmRole::kDgrad, LinearPhase::kQuantize);
+    const Capacity before(ctx.w_tiles_dgrad);
+    transpose_storage_into(ctx.w_tiles_dgrad, ws.fprop_b.view());
+    if (Capacity(ctx.w_tiles_dgrad) != before) ++ctx.workspace_allocations;
     ctx.has_w_tiles_dgrad = true;
   }
   if (ctx.config.save_quantized_only) {
-    ctx.x_wgrad = layer_operand(ctx, GemmRole::kWgrad, kB, x, tokens, in, 0, step);
+    layer_operand_into(ctx, ctx.x_wgrad, GemmRole::kWgrad, kB, x, tokens, in, 0, step);
   } else {
-    ctx.x.assign(x, x + tokens * in);
+    LinearPhaseTimer timer(GemmRole::kWgrad, LinearPhase::kOther);
+    ensure_size(ctx, ctx.x, size_t(tokens * in));
+    std::copy(x, x + tokens * in, ctx.x.begin());
   }
   ctx.saved = true;
   ctx.step = step;
@@ -160,31 +237,32 @@ void linear_backward(LinearCtx& ctx, const float* dy, int64_t tokens, const floa
   const int64_t in = ctx.config.in_features, out = ctx.config.out_features;
   const uint64_t step = ctx.step;
 
+  count_linear_call(GemmRole::kDgrad);
+  count_linear_call(GemmRole::kWgrad);
+  LinearWorkspace& ws = ctx.ws;
+
   // Dgrad: dX (tokens, in) = dY (tokens, out) . W^T-rows (in, out), along out.
-  {
-    const QTensor dyq = layer_operand(ctx, GemmRole::kDgrad, kA, dy, tokens, out, 1, step);
-    if (ctx.has_w_tiles_dgrad) {
-      qgemm(dyq.view(), transposed_view(ctx.w_tiles_dgrad.view()), dx);
-    } else {
-      const QTensor wq = layer_operand(ctx, GemmRole::kDgrad, kB, w, out, in, 0, step);
-      qgemm(dyq.view(), transposed_view(wq.view()), dx);
-    }
+  layer_operand_into(ctx, ws.dgrad_a, GemmRole::kDgrad, kA, dy, tokens, out, 1, step);
+  if (ctx.has_w_tiles_dgrad) {
+    layer_gemm(GemmRole::kDgrad, ws.dgrad_a.view(), transposed_view(ctx.w_tiles_dgrad.view()),
+               dx);
+  } else {
+    layer_operand_into(ctx, ws.dgrad_b, GemmRole::kDgrad, kB, w, out, in, 0, step);
+    layer_gemm(GemmRole::kDgrad, ws.dgrad_a.view(), transposed_view(ws.dgrad_b.view()), dx);
   }
 
   // Wgrad: dW (out, in) = dY^T-rows (out, tokens) . X^T-rows (in, tokens), along tokens.
-  {
-    const QTensor dyq = layer_operand(ctx, GemmRole::kWgrad, kA, dy, tokens, out, 0, step);
-    QTensor xq_local;
-    const QTensor* xq = &ctx.x_wgrad;
-    if (!ctx.config.save_quantized_only) {
-      xq_local = layer_operand(ctx, GemmRole::kWgrad, kB, ctx.x.data(), tokens, in, 0, step);
-      xq = &xq_local;
-    }
-    std::vector<float> dw_step(size_t(out * in));
-    qgemm(transposed_view(dyq.view()), transposed_view(xq->view()), dw_step.data());
-    add_into(dw, dw_step.data(), out * in);
+  layer_operand_into(ctx, ws.wgrad_a, GemmRole::kWgrad, kA, dy, tokens, out, 0, step);
+  const QTensor* xq = &ctx.x_wgrad;
+  if (!ctx.config.save_quantized_only) {
+    layer_operand_into(ctx, ws.wgrad_b, GemmRole::kWgrad, kB, ctx.x.data(), tokens, in, 0, step);
+    xq = &ws.wgrad_b;
   }
-
+  ensure_size(ctx, ws.dw, size_t(out * in));
+  layer_gemm(GemmRole::kWgrad, transposed_view(ws.wgrad_a.view()), transposed_view(xq->view()),
+             ws.dw.data());
+  LinearPhaseTimer timer(GemmRole::kWgrad, LinearPhase::kOther);
+  add_into(dw, ws.dw.data(), out * in);
   if (db) accumulate_bias_grad(dy, tokens, out, db);
 }
 

@@ -21,6 +21,16 @@
 // and neither GEMM has a Hadamard, W is quantized once per step (by fprop,
 // with fprop's key) and dgrad reuses the transposed storage.
 //
+// Workspaces: the quantized operands of the three GEMMs, fprop's transposed
+// tiles, the saved X and wgrad's product live in the context and are reused
+// from step to step (grown, never shrunk), so a steady state of equal shapes
+// allocates nothing in the layer; workspace_allocations counts every
+// (re)allocation of one of them. Each buffer is rewritten in full before it
+// is read, so results equal those of fresh buffers bit for bit.
+//
+// Phase timers (linear/linear_profile.h) record quantize / gemm / other time
+// per GEMM role when profiling is on.
+//
 // Non-finite values in X or dY propagate as the formats define (NaN blocks).
 // Master weights, bias and their gradients are float32 and owned by the caller.
 #pragma once
@@ -41,6 +51,17 @@ struct LinearConfig {
   bool save_quantized_only = false;
 };
 
+// Per-layer buffers reused across steps (see above). Nothing in here is
+// state: any of it may be dropped between calls without changing a result.
+struct LinearWorkspace {
+  QTensor fprop_a, fprop_b;  // X, W along in-features
+  QTensor dgrad_a, dgrad_b;  // dY along out-features, W along out-features
+  QTensor wgrad_a, wgrad_b;  // dY, X along tokens (wgrad_b: unless save_quantized_only)
+  std::vector<float> dw;     // this step's dW before it is added into the caller's
+
+  int64_t bytes() const;  // capacity held
+};
+
 struct LinearCtx {
   LinearConfig config;
   uint64_t next_step = 0;  // the step the next forward runs at
@@ -52,8 +73,11 @@ struct LinearCtx {
   QTensor x_wgrad;           // X along tokens under wgrad.b (save_quantized_only)
   QTensor w_tiles_dgrad;     // fprop's 2-D tiled W re-stored for dgrad, when reusable
   bool has_w_tiles_dgrad = false;
+  LinearWorkspace ws;
+  int64_t workspace_allocations = 0;  // buffer (re)allocations so far, saved state included
 
-  int64_t saved_bytes() const;  // memory held for backward
+  int64_t saved_bytes() const;      // memory held for backward (0 when nothing is saved)
+  int64_t workspace_bytes() const;  // capacity of every reusable buffer, saved ones included
 };
 
 // Validates sizes and the recipe; throws ArgumentError naming the argument.
@@ -71,7 +95,11 @@ void linear_forward(LinearCtx& ctx, const float* x, int64_t tokens, const float*
 void linear_backward(LinearCtx& ctx, const float* dy, int64_t tokens, const float* w, float* dx,
                      float* dw, float* db);
 
-void linear_zero_saved(LinearCtx& ctx);  // drop what forward saved
+// Drop what forward saved and release its memory (workspaces are kept).
+void linear_zero_saved(LinearCtx& ctx);
+// Drop what forward saved but keep its buffers for the next forward (a
+// recipe switch between steps: the next step allocates nothing).
+void linear_invalidate_saved(LinearCtx& ctx);
 
 // The configuration of one GEMM of a recipe.
 const GemmConfig& gemm_config(const Recipe& r, GemmRole role);
@@ -86,5 +114,9 @@ std::vector<float> gemm_hadamard_signs(const GemmConfig& g, GemmRole role, uint6
 QTensor quantize_operand(const float* x, int64_t rows, int64_t cols, int axis,
                          const OperandConfig& op, uint64_t sr_seed, const HadamardSpec& h,
                          const std::vector<float>& signs);
+// The same into q, reusing its storage (quant/quantize.h quantize_into).
+void quantize_operand_into(QTensor& q, const float* x, int64_t rows, int64_t cols, int axis,
+                           const OperandConfig& op, uint64_t sr_seed, const HadamardSpec& h,
+                           const std::vector<float>& signs);
 
 }  // namespace fp4train

@@ -14,12 +14,18 @@ QTensorView transposed_view(const QTensorView& q) {
 }
 
 QTensor transpose_storage(const QTensorView& q) {
+  QTensor out;
+  transpose_storage_into(out, q);
+  return out;
+}
+
+void transpose_storage_into(QTensor& out, const QTensorView& q) {
   validate_view(q);
   FP4_CHECK(q.layout.shape.size() == 2, "q", "expected a 2-D QTensor to transpose");
   FP4_CHECK(q.layout.block == 0 || q.layout.block_2d, "q",
             "expected 2-D tiles or a format without block scales (1-D block scales do not "
             "cover the other axis)");
-  QTensor out;
+  FP4_CHECK(out.codes.empty() || out.codes.data() != q.codes, "out", "must not be the source");
   out.spec = q.spec;
   out.tensor_scale = q.tensor_scale;
   out.layout = make_layout(q.layout.shape, 1 - q.layout.axis, q.spec);
@@ -46,7 +52,6 @@ QTensor transpose_storage(const QTensorView& q) {
   for (int64_t i = 0; i < D.scale_rows; ++i)
     for (int64_t j = 0; j < D.nblocks; ++j)
       out.scales[size_t(i * D.nblocks + j)] = q.scales[j * S.nblocks + i];
-  return out;
 }
 
 }  // namespace fp4train

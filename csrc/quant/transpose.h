@@ -17,5 +17,9 @@ namespace fp4train {
 
 QTensorView transposed_view(const QTensorView& q);
 QTensor transpose_storage(const QTensorView& q);
+// transpose_storage into an existing QTensor, reusing its storage (no
+// allocation when it is already large enough: the linear layer's workspace).
+// `out` must not hold q's storage.
+void transpose_storage_into(QTensor& out, const QTensorView& q);
 
 }  // namespace fp4train

@@ -3,12 +3,14 @@
 // reference is in tests/python/test_linear.py.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <vector>
 
 #include "gemm/qgemm.h"
 #include "linear/linear.h"
+#include "linear/linear_profile.h"
 #include "quant/quantize.h"
 #include "quant/transpose.h"
 #include "util/check.h"
@@ -194,6 +196,81 @@ TEST(LinearTest, Fp32RecipeIsThePlainLayer) {
     for (int64_t t = 0; t < d.tokens; ++t) s += d.dy[t * d.out + j];
     ASSERT_NEAR(o.db[j], s, 1e-4);
   }
+}
+
+// Workspaces: two warm-up steps allocate, later steps of the same shapes do
+// not, and a context whose buffers were used at other shapes and under other
+// values gives a fresh context's bits.
+TEST(LinearTest, SteadyStateReusesWorkspaces) {
+  for (bool lean : {false, true}) {
+    const Data d(8), e(9);
+    LinearCtx ctx = make(busy_recipe(), lean);
+    EXPECT_EQ(ctx.workspace_allocations, 0);
+    run_step(ctx, d);
+    run_step(ctx, e);
+    const int64_t warm = ctx.workspace_allocations;
+    EXPECT_GT(warm, 0);
+    const int64_t held = ctx.workspace_bytes();
+    Outputs o;
+    for (int i = 0; i < 3; ++i) o = run_step(ctx, i % 2 ? d : e);
+    EXPECT_EQ(ctx.workspace_allocations, warm) << "lean " << lean;
+    EXPECT_EQ(ctx.workspace_bytes(), held);
+    LinearCtx fresh = make(busy_recipe(), lean);
+    fresh.next_step = ctx.next_step - 1;
+    const Outputs f = run_step(fresh, e);  // the last step (i = 2) ran on e
+    expect_same_bits(o.y, f.y, "y");
+    expect_same_bits(o.dx, f.dx, "dx");
+    expect_same_bits(o.dw, f.dw, "dw");
+    expect_same_bits(o.db, f.db, "db");
+  }
+}
+
+TEST(LinearTest, ClearingSavedStateReleasesIt) {
+  const Data d(10);
+  LinearCtx ctx = make(busy_recipe());
+  run_step(ctx, d);
+  EXPECT_GT(ctx.saved_bytes(), 0);
+  linear_zero_saved(ctx);
+  EXPECT_EQ(ctx.saved_bytes(), 0);
+  EXPECT_EQ(ctx.x.capacity(), 0u);
+  linear_invalidate_saved(ctx);
+  EXPECT_FALSE(ctx.saved);
+}
+
+// Phase timers: off by default; on, they count calls per role and time every
+// phase, within the wall time of the calls; the results do not change.
+TEST(LinearTest, PhaseTimersCountAndTime) {
+  const Data d(11);
+  reset_linear_profile();
+  ASSERT_FALSE(linear_profiling_enabled());
+  LinearCtx off = make(busy_recipe());
+  const Outputs a = run_step(off, d);
+  LinearProfile p = linear_profile();
+  for (const LinearProfileRole& r : p.role) {
+    EXPECT_EQ(r.calls, 0);
+    for (double s : r.seconds) EXPECT_EQ(s, 0.0);
+  }
+  set_linear_profiling(true);
+  LinearCtx on = make(busy_recipe());
+  const auto t0 = std::chrono::steady_clock::now();
+  const Outputs b = run_step(on, d);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  set_linear_profiling(false);
+  p = linear_profile();
+  double total = 0;
+  for (int r = 0; r < kLinearRoles; ++r) {
+    EXPECT_EQ(p.role[size_t(r)].calls, 1) << r;
+    EXPECT_GT(p.role[size_t(r)].seconds[size_t(LinearPhase::kQuantize)], 0.0) << r;
+    EXPECT_GT(p.role[size_t(r)].seconds[size_t(LinearPhase::kGemm)], 0.0) << r;
+    for (double s : p.role[size_t(r)].seconds) total += s;
+  }
+  EXPECT_LE(total, wall);
+  expect_same_bits(a.dw, b.dw, "dw with profiling");
+  expect_same_bits(a.y, b.y, "y with profiling");
+  reset_linear_profile();
+  p = linear_profile();
+  EXPECT_EQ(p.role[0].calls, 0);
+  EXPECT_EQ(p.role[0].seconds[0], 0.0);
 }
 
 }  // namespace
