@@ -9,6 +9,10 @@ supported_isas, hadamard, hadamard_inverse, HadamardSpec, SIGN_POLICIES,
 analysis (module: transform_report, ...), recipes (module: get, names, load, ...),
 Recipe, GemmConfig, OperandConfig, qgemm, __version__
 
+Training (modules, imported on first use so that ``python -m fp4train.train``
+runs them cleanly): data, optim, model, noise, checkpoint, profiler, train
+(``train.run``), ablate (``ablate.run``). ``fp4train.nn`` holds the layers.
+
 Internal: ``fp4train._core`` (the compiled module), ``fp4train.reference``
 (slow numpy oracles the tests hold the C++ kernels to).
 """
@@ -24,6 +28,17 @@ from . import recipes
 from .recipes import GemmConfig, OperandConfig, Recipe
 
 __version__ = _core.__version__
+
+_LAZY = ("nn", "data", "optim", "model", "noise", "checkpoint", "profiler", "train", "ablate")
+
+
+def __getattr__(name):
+    # PEP 562: ``ft.train.run(...)`` works after ``import fp4train as ft``
+    # without importing the training stack with the package.
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fp4train' has no attribute {name!r}")
 
 __all__ = [
     "FORMATS", "ROUNDINGS", "SCALE_RULES", "QTensor", "__version__", "dequantize",
