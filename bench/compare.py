@@ -1,6 +1,6 @@
 """fp4train against same-run baselines: the issue-6 performance table.
 
-Run: .venv/bin/python bench/compare.py [--quick] [--threads 1,2]
+Run: .venv/bin/python bench/compare.py [--quick] [--threads 1,2] [--skip-train-step]
 
 Everything is measured in this one process, best of --repeat runs after a
 warm-up, and printed as ratios against baselines measured in the same run:
@@ -9,7 +9,11 @@ warm-up, and printed as ratios against baselines measured in the same run:
     numpy releases the GIL, so this is the parallel memcpy that bounds a
     2-thread quantizer, as memcpy/t2 does in build/bench/bench_quantize);
   * qgemm vs numpy float32 matmul of the same shape (GFLOP/s ratio);
-  * Linear forward+backward vs numpy's three float32 GEMMs of the layer.
+  * Linear forward+backward vs numpy's three float32 GEMMs of the layer;
+  * one training step of the default model (fp4train.train's _Run.train_step:
+    forward, loss, backward, clip, AdamW) per recipe vs fp32's step, the
+    recipes' steps interleaved round-robin (bench/bench_train_step.py; skip
+    with --skip-train-step).
 numpy must use OpenBLAS with its AVX-512 kernels for the GEMM baselines to be
 fair: if OPENBLAS_CORETYPE is set (the environment here forces Haswell,
 which halves OpenBLAS), the script re-executes itself without it, and it
@@ -32,6 +36,7 @@ import fp4train.nn as nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from blas_info import blas_description, set_blas_threads  # noqa: E402
+import bench_train_step  # noqa: E402
 
 
 def best(fn, repeat):
@@ -135,6 +140,29 @@ def linear(args, rng):
     t.print("ms", "numpy ms", "x numpy")
 
 
+def train_step(args, rng):
+    """Training step of the default model per recipe, fp32 the same-run baseline.
+
+    The runs persist across thread counts (in args), so later counts need no
+    rebuild; each count still gets its own warm-up steps.
+    """
+    if not hasattr(args, "train_runs"):
+        horizon = 2 * len(args.threads.split(",")) * (bench_train_step.WARMUP + args.train_reps)
+        args.train_runs = {name: bench_train_step.make_run(name, horizon)
+                           for name in bench_train_step.DEFAULT_RECIPES}
+    runs = args.train_runs
+    tokens = next(iter(runs.values())).tokens_per_step
+    summary = bench_train_step.summarize(bench_train_step.measure(runs, args.train_reps), tokens)
+    t = Table(f"training step, default model (batch 16 x 128 = {tokens} tokens; forward, loss, "
+              f"backward, clip, AdamW; {args.train_reps} interleaved rounds; ms is the median; "
+              f"baseline fp32's step; x = fp32 ms / recipe ms, the median of per-round ratios; "
+              f"target mxfp4_all >= 1.0x)", "ms")
+    for name, row in summary.items():
+        t.rows.append((f"{name} ({row['tokens_per_s']:.0f} tokens/s)", row["median_ms"],
+                       summary["fp32"]["median_ms"], row["x_fp32_paired"]))
+    t.print("ms", "fp32 ms", "x fp32")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", default="2,1", help="thread counts to run, e.g. 2,1")
@@ -142,8 +170,16 @@ def main():
     p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     p.add_argument("--keep-coretype", action="store_true",
                    help="keep OPENBLAS_CORETYPE from the environment")
-    p.add_argument("--only", default="quantizers,gemms,linear")
+    p.add_argument("--only", default="quantizers,gemms,linear,train_step")
+    p.add_argument("--skip-train-step", action="store_true",
+                   help="leave out the training-step section")
+    p.add_argument("--train-reps", type=int, default=None,
+                   help="interleaved rounds of the training-step section (default 7, quick 3)")
     args = p.parse_args()
+    if args.train_reps is None:
+        args.train_reps = 3 if args.quick else 7
+    sections = [s for s in args.only.split(",")
+                if not (args.skip_train_step and s == "train_step")]
     print(blas_description())
     print(f"fp4train {ft.__version__}, SIMD path {ft.get_isa()} (supported: "
           f"{', '.join(ft.supported_isas())}), CPU cores {os.cpu_count()}")
@@ -152,8 +188,9 @@ def main():
         applied = set_blas_threads(threads)
         print(f"\n=== {threads} thread(s) (fp4train and {'OpenBLAS' if applied else 'numpy BLAS: unchanged'}) ===")
         rng = np.random.default_rng(0)
-        for section in args.only.split(","):
-            {"quantizers": quantizers, "gemms": gemms, "linear": linear}[section](args, rng)
+        for section in sections:
+            {"quantizers": quantizers, "gemms": gemms, "linear": linear,
+             "train_step": train_step}[section](args, rng)
     ft.set_num_threads(0)
 
 
