@@ -72,6 +72,8 @@ import random
 
 import numpy as np
 
+from ._checks import check_int as _check_int
+
 __all__ = [
     "ByteTokenizer", "LANGUAGE", "Language", "TokenDataset", "default_corpus",
     "generate_corpus", "is_utf8", "load_text",
@@ -79,12 +81,6 @@ __all__ = [
 
 
 # -- argument checks ------------------------------------------------------------
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"argument '{name}': expected an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"argument '{name}': expected an int >= {minimum}, got {value}")
-    return int(value)
 
 
 # -- tokenizer ------------------------------------------------------------------

@@ -37,7 +37,9 @@ from .recipes import GEMMS, Recipe
 from .recipes import get as _get_recipe
 from .nn.block import TransformerBlock
 from .nn.embedding import Embedding
-from .nn.linear import Linear, _check_int
+from ._checks import check_int as _check_int
+from ._checks import check_keys
+from .nn.linear import Linear
 from .nn.module import Module, child_seed
 from .nn.rmsnorm import RMSNorm
 
@@ -107,13 +109,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d):
         """Build from a dict; missing keys take the defaults, unknown keys raise."""
-        if not isinstance(d, dict):
-            raise TypeError(f"argument 'd': expected a dict, got {type(d).__name__}")
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(str(k) for k in d if k not in allowed)
-        if unknown:
-            raise ValueError(f"argument 'd': unknown keys {unknown} (expected keys: "
-                             f"{', '.join(allowed)})")
+        check_keys("d", d, [f.name for f in dataclasses.fields(cls)])
         return cls(**d)
 
     def replace(self, **changes):
@@ -314,13 +310,7 @@ class PrecisionPolicy:
     def from_dict(cls, d):
         """Inverse of :meth:`to_dict` (recipes may also be preset names);
         unknown keys raise, missing optional keys take their defaults."""
-        if not isinstance(d, dict):
-            raise TypeError(f"argument 'd': expected a dict, got {type(d).__name__}")
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(str(k) for k in d if k not in allowed)
-        if unknown:
-            raise ValueError(f"argument 'd': unknown keys {unknown} (expected keys: "
-                             f"{', '.join(allowed)})")
+        check_keys("d", d, [f.name for f in dataclasses.fields(cls)])
         if "recipe" not in d:
             raise ValueError("argument 'd': missing key 'recipe'")
         return cls(**d)

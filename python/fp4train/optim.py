@@ -15,40 +15,16 @@ update order and elementwise numpy arithmetic, so the same inputs give the same
 bits whatever the thread count.
 """
 import math
-import numbers
 
 import numpy as np
+
+from ._checks import check_float as _check_float
+from ._checks import check_int as _check_int
 
 __all__ = ["AdamW", "WarmupCosine", "clip_grad_norm"]
 
 
 # -- argument checks ------------------------------------------------------------
-def _check_float(name, value, lo=None, hi=None, lo_open=False, hi_open=False):
-    """A finite real in [lo, hi] (open ends when asked); errors name the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"argument '{name}': expected a float, got {type(value).__name__}")
-    v = float(value)
-    ok = math.isfinite(v)
-    if ok and lo is not None:
-        ok = v > lo if lo_open else v >= lo
-    if ok and hi is not None:
-        ok = v < hi if hi_open else v <= hi
-    if not ok:
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        rng = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
-        raise ValueError(f"argument '{name}': expected a finite float in {rng}, got {value}")
-    return v
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"argument '{name}': expected an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"argument '{name}': expected an int >= {minimum}, got {value}")
-    return int(value)
-
-
 def _default_no_decay(name, p):
     """Biases, norm gains and other vectors are not decayed; matrices are."""
     return p.data.ndim < 2

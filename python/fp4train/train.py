@@ -45,6 +45,8 @@ import warnings
 import numpy as np
 
 from . import _runtime
+from ._checks import check_float as _check_float
+from ._checks import check_int as _check_int
 from . import recipes as _recipes
 from .checkpoint import CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint
 from .data import TokenDataset, default_corpus, is_utf8, load_text
@@ -86,23 +88,6 @@ def _recipe_arg(recipe, name="recipe"):
         raise type(e)(f"argument '{name}': {e}") from None
 
 
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"argument '{name}': expected an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name, value, lo, hi=math.inf, lo_open=False):
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(float(value)) and (float(value) > lo if lo_open
-                                                 else float(value) >= lo)
-    if not ok or float(value) > hi:
-        low = f"> {lo}" if lo_open else f">= {lo}"
-        raise ValueError(f"argument '{name}': expected a finite number {low}"
-                         + (f" and <= {hi}" if hi != math.inf else "") + f", got {value!r}")
-    return float(value)
-
-
 def _normalize(cfg, steps):
     """Validate the trajectory settings and fill derived defaults (JSON-able result)."""
     out = dict(cfg)
@@ -111,11 +96,11 @@ def _normalize(cfg, steps):
     out["edge_recipe"] = _recipe_arg(out["edge_recipe"], "edge_recipe").to_dict()
     mc = model_config(out["model"])
     out["model"] = mc.to_dict()
-    out["seed"] = _check_positive_int("seed", out["seed"], 0)
-    out["batch_size"] = _check_positive_int("batch_size", out["batch_size"])
+    out["seed"] = _check_int("seed", out["seed"], 0)
+    out["batch_size"] = _check_int("batch_size", out["batch_size"], 1)
     if out["seq_len"] is None:
         out["seq_len"] = mc.max_seq_len
-    out["seq_len"] = _check_positive_int("seq_len", out["seq_len"])
+    out["seq_len"] = _check_int("seq_len", out["seq_len"], 1)
     if out["seq_len"] > mc.max_seq_len:
         raise ValueError(f"argument 'seq_len': {out['seq_len']} exceeds the model's "
                          f"max_seq_len {mc.max_seq_len}")
@@ -124,15 +109,15 @@ def _normalize(cfg, steps):
     out["weight_decay"] = _check_float("weight_decay", out["weight_decay"], 0.0)
     out["grad_clip"] = _check_float("grad_clip", out["grad_clip"], 0.0)
     out["val_fraction"] = _check_float("val_fraction", out["val_fraction"], 0.0, 1.0,
-                                       lo_open=True)
+                                       lo_open=True, hi_open=True)
     if out["schedule_steps"] is None:
         out["schedule_steps"] = steps
-    out["schedule_steps"] = _check_positive_int("schedule_steps", out["schedule_steps"])
+    out["schedule_steps"] = _check_int("schedule_steps", out["schedule_steps"], 1)
     if out["warmup"] is None:
         out["warmup"] = min(100, max(1, out["schedule_steps"] // 20))
-    out["warmup"] = _check_positive_int("warmup", out["warmup"], 0)
-    out["noise_every"] = _check_positive_int("noise_every", out["noise_every"], 0)
-    out["noise_patience"] = _check_positive_int("noise_patience", out["noise_patience"])
+    out["warmup"] = _check_int("warmup", out["warmup"], 0)
+    out["noise_every"] = _check_int("noise_every", out["noise_every"], 0)
+    out["noise_patience"] = _check_int("noise_patience", out["noise_patience"], 1)
     out["noise_auto_switch"] = bool(out["noise_auto_switch"])
     if out["noise_auto_switch"] and out["noise_every"] == 0:
         raise ValueError("argument 'noise_auto_switch': needs noise_every > 0")
@@ -421,9 +406,9 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
                                   "(checkpoint.json is missing)")
     if steps is None:
         raise ValueError("argument 'steps': expected an int >= 1, got None")
-    steps = _check_positive_int("steps", steps)
+    steps = _check_int("steps", steps, 1)
     if threads is not None:
-        _runtime.set_num_threads(_check_positive_int("threads", threads))
+        _runtime.set_num_threads(_check_int("threads", threads, 1))
     explicit = {"recipe": recipe, "model": model, "seed": seed, "batch_size": batch_size,
                 "seq_len": seq_len, "lr": lr, "min_lr_ratio": min_lr_ratio, "warmup": warmup,
                 "schedule_steps": schedule_steps, "weight_decay": weight_decay,
@@ -446,10 +431,10 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
         state.restore(ckpt_step, arrays, meta)
         del arrays
     eval_interval = (max(1, steps // 20) if eval_interval is None
-                     else _check_positive_int("eval_interval", eval_interval))
-    eval_batches = _check_positive_int("eval_batches", eval_batches)
+                     else _check_int("eval_interval", eval_interval, 1))
+    eval_batches = _check_int("eval_batches", eval_batches, 1)
     checkpoint_interval = (eval_interval if checkpoint_interval is None
-                           else _check_positive_int("checkpoint_interval", checkpoint_interval))
+                           else _check_int("checkpoint_interval", checkpoint_interval, 1))
     if out is not None:
         out = os.fspath(out)
         os.makedirs(out, exist_ok=True)

@@ -11,6 +11,7 @@ float32.
 import numpy as np
 
 from .. import _core
+from .._checks import check_int as _check_int
 from ..gemm import gemm_f32
 from ..recipes import Recipe
 from ..recipes import get as _get_recipe
@@ -27,12 +28,6 @@ def _as_recipe(recipe):
                     f"got {type(recipe).__name__}")
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"argument '{name}': expected an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"argument '{name}': expected an int >= {minimum}, got {value}")
-    return int(value)
 
 
 class Linear(Module):
