@@ -9,6 +9,8 @@
 namespace fp4train {
 namespace py = pybind11;
 
+void bind_float_gemm(py::module_& m);  // bind_runtime_float_gemm.cc
+
 void bind_runtime(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &num_threads);
@@ -20,6 +22,7 @@ void bind_runtime(py::module_& m) {
     for (Isa i : supported_isas()) out.push_back(isa_name(i));
     return out;
   });
+  bind_float_gemm(m);
 }
 
 }  // namespace fp4train

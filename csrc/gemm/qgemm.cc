@@ -9,12 +9,16 @@
 //   E4M3 x E5M2 (sums up to 2^54.6)      split kernels: E5M2 = hi * 2^16 + lo,
 //                                        two exact double sums per output
 //   E5M2 x E5M2 (sums up to 2^68.6)      wide-integer path (qgemm_wide.cc)
-//   bf16 / fp32 on either side           dequantize both, gemm_f32
-// All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit.
+//   bf16 / fp32 on either side           dequantize both, gemm_float (gemm_f32,
+//                                        or BLAS when opted in: float_gemm.h)
+// All of them compute NUMERICS §5 exactly, so they equal qgemm_ref bit for bit
+// (with the default "exact" float backend; "blas" sums float32 products in
+// the BLAS's order).
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "gemm/float_gemm.h"
 #include "gemm/gemm_f32.h"
 #include "gemm/gemm_kernels.h"
 #include "gemm/gemm_scratch.h"
@@ -219,7 +223,7 @@ void qgemm(const QTensorView& a, const QTensorView& b, float* c) {
   if (!is_block_quantized(fa) || !is_block_quantized(fb)) {
     const float* da = f32_operand(a, ScratchSlot::kOperandA, M * K);
     const float* db = f32_operand(b, ScratchSlot::kOperandB, N * K);
-    gemm_f32(da, db, c, M, N, K);
+    gemm_float(da, db, c, M, N, K);
     return;
   }
   if (M == 0 || N == 0) return;

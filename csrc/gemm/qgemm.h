@@ -29,7 +29,9 @@
 //
 // bf16 and fp32: if either operand is bf16 or fp32, both are dequantized to
 // float32 and multiplied by gemm_f32 (gemm/gemm_f32.h): per output, acc = +0,
-// then acc = fma(a[m,k], b[n,k], acc) for k = 0..K-1.
+// then acc = fma(a[m,k], b[n,k], acc) for k = 0..K-1. That is the default
+// "exact" float backend; the opt-in "blas" backend (gemm/float_gemm.h) gives
+// the same float32 operands to cblas_sgemm instead (library summation order).
 //
 // Errors (ArgumentError naming the argument): an operand that is not 2-D or
 // not quantized along axis 1 (a 2-D one along axis 0 gets a hint to pass its

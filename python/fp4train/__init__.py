@@ -5,7 +5,8 @@ Public names
 ------------
 quantize, dequantize, fake_quantize, QTensor, FORMATS, ROUNDINGS, SCALE_RULES,
 format_info, set_num_threads, get_num_threads, set_isa, get_isa, reset_isa,
-supported_isas, hadamard, hadamard_inverse, HadamardSpec, SIGN_POLICIES,
+supported_isas, set_float_gemm, get_float_gemm, float_gemm_backends,
+float_gemm_info, hadamard, hadamard_inverse, HadamardSpec, SIGN_POLICIES,
 analysis (module: transform_report, ...), recipes (module: get, names, load, ...),
 Recipe, GemmConfig, OperandConfig, qgemm, __version__
 
@@ -17,7 +18,8 @@ Internal: ``fp4train._core`` (the compiled module), ``fp4train.reference``
 (slow numpy oracles the tests hold the C++ kernels to).
 """
 from . import _core
-from ._runtime import (get_isa, get_num_threads, reset_isa, set_isa, set_num_threads,
+from ._runtime import (float_gemm_backends, float_gemm_info, get_float_gemm, get_isa,
+                       get_num_threads, reset_isa, set_float_gemm, set_isa, set_num_threads,
                        supported_isas)
 from .formats import FORMATS, ROUNDINGS, SCALE_RULES, format_info
 from .quantize import QTensor, dequantize, fake_quantize, quantize
@@ -44,6 +46,7 @@ __all__ = [
     "FORMATS", "ROUNDINGS", "SCALE_RULES", "QTensor", "__version__", "dequantize",
     "fake_quantize", "format_info", "get_isa", "get_num_threads", "quantize", "reset_isa",
     "set_isa", "set_num_threads", "supported_isas",
+    "float_gemm_backends", "float_gemm_info", "get_float_gemm", "set_float_gemm",
     "HadamardSpec", "SIGN_POLICIES", "analysis", "hadamard", "hadamard_inverse",
     "GemmConfig", "OperandConfig", "Recipe", "recipes",
     "qgemm",
