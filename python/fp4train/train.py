@@ -64,7 +64,7 @@ DEFAULTS = {
     "weight_decay": 0.1, "grad_clip": 1.0, "val_fraction": 0.1,
     "first_k": 0, "last_k": 0, "edge_recipe": "bf16", "switch_step": None,
     "switch_part": "backward", "noise_every": 0, "noise_auto_switch": False,
-    "noise_patience": 3, "data": None,
+    "noise_patience": 3, "data": None, "float_gemm": "exact",
 }
 LOG = "log.jsonl"
 SUMMARY = "summary.json"
@@ -121,6 +121,9 @@ def _normalize(cfg, steps):
     out["noise_auto_switch"] = bool(out["noise_auto_switch"])
     if out["noise_auto_switch"] and out["noise_every"] == 0:
         raise ValueError("argument 'noise_auto_switch': needs noise_every > 0")
+    if out["float_gemm"] not in ("exact", "blas"):
+        raise ValueError(f"argument 'float_gemm': expected 'exact' or 'blas', got "
+                         f"{out['float_gemm']!r}")
     if out["data"] is not None:
         out["data"] = os.path.abspath(os.fspath(out["data"]))
     _policy(out)  # validates first_k/last_k/switch settings against the model
@@ -328,7 +331,7 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
         batch_size=None, seq_len=None, lr=None, min_lr_ratio=None, warmup=None,
         schedule_steps=None, weight_decay=None, grad_clip=None, val_fraction=None,
         first_k=None, last_k=None, edge_recipe=None, switch_step=None, switch_part=None,
-        noise_every=None, noise_auto_switch=None, noise_patience=None,
+        noise_every=None, noise_auto_switch=None, noise_patience=None, float_gemm=None,
         eval_interval=None, eval_batches=8, checkpoint_interval=None, profile=False,
         progress=True, threads=None, callback=None):
     """Train (or resume) one run and return its summary dict.
@@ -369,6 +372,10 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
         Gradient-noise monitor every N steps (0: off); optionally switch the
         backward to bf16 once the median r stays below sqrt(3) for
         ``noise_patience`` consecutive checks.
+    float_gemm : "exact" or "blas"
+        Backend of the float32 GEMMs (fp32/bf16 operands) during the run
+        (see :func:`fp4train.set_float_gemm`); "blas" results depend on the
+        BLAS library and thread count. Restored afterwards.
     eval_interval, eval_batches
         Validation loss every ``eval_interval`` steps (default steps/20) over
         ``eval_batches`` fixed batches, plus at step 0 and the last step.
@@ -416,7 +423,7 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
                 "last_k": last_k, "edge_recipe": edge_recipe, "switch_step": switch_step,
                 "switch_part": switch_part, "noise_every": noise_every,
                 "noise_auto_switch": noise_auto_switch, "noise_patience": noise_patience,
-                "data": data}
+                "data": data, "float_gemm": float_gemm}
     stored = None
     if resume is not None:
         ckpt_step, arrays, meta = load_checkpoint(resume)
@@ -461,6 +468,8 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
 
     name = Recipe.from_dict(cfg["recipe"]).name
     status, message = "completed", None
+    previous_float_gemm = _runtime.get_float_gemm()
+    _runtime.set_float_gemm(cfg["float_gemm"])
     prof = StepProfiler(state.model) if profile else None
     train_time, train_steps = 0.0, 0
     bar = _progress_bar(progress, steps, state.step, name)
@@ -507,6 +516,7 @@ def run(recipe=None, steps=None, seed=None, out=None, data=None, resume=None, mo
             if state.step % checkpoint_interval == 0 or state.step == steps:
                 checkpoint()
     finally:
+        _runtime.set_float_gemm(previous_float_gemm)
         if bar is not None:
             bar.close()
         if log is not None:
@@ -602,6 +612,8 @@ def _parser():
     a("--eval-batches", type=int, default=8)
     a("--checkpoint-interval", type=int)
     a("--threads", type=int)
+    a("--float-gemm", choices=["exact", "blas"],
+      help="float32 GEMM backend for fp32/bf16 operands (default exact: bit-defined)")
     a("--profile", action="store_true", help="report where step time goes")
     a("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -616,7 +628,8 @@ def main(argv=None):
         "recipe", "steps", "seed", "out", "data", "resume", "model", "batch_size", "seq_len",
         "lr", "min_lr_ratio", "warmup", "schedule_steps", "weight_decay", "first_k", "last_k",
         "edge_recipe", "switch_step", "switch_part", "noise_every", "noise_auto_switch",
-        "noise_patience", "eval_interval", "eval_batches", "checkpoint_interval", "threads")}
+        "noise_patience", "eval_interval", "eval_batches", "checkpoint_interval", "threads",
+        "float_gemm")}
     kwargs["grad_clip"] = args.grad_clip
     try:
         summary = run(**kwargs, profile=args.profile, progress=not args.no_progress)

@@ -87,6 +87,22 @@ def test_results_do_not_depend_on_the_thread_count():
     assert runs[0] == runs[1]
 
 
+@pytest.mark.skipif("blas" not in ft.float_gemm_backends(), reason="no BLAS library found")
+def test_float_gemm_backend_is_part_of_the_run(tmp_path):
+    before = ft.get_float_gemm()
+    s = train.run("fp32", 3, out=tmp_path, float_gemm="blas", eval_interval=3, **FAST)
+    assert ft.get_float_gemm() == before  # restored
+    assert s["config"]["float_gemm"] == "blas"
+    exact = train.run("fp32", 3, out=None, eval_interval=3, **FAST)
+    assert exact["config"]["float_gemm"] == "exact"
+    # the sum order differs, so the losses do too (slightly)
+    assert s["final_val_loss"] == pytest.approx(exact["final_val_loss"], rel=1e-3)
+    with pytest.raises(ValueError, match="argument 'float_gemm'"):
+        train.run(None, 5, resume=tmp_path, float_gemm="exact", progress=False)
+    with pytest.raises(ValueError, match="argument 'float_gemm'"):
+        train.run("fp32", 3, float_gemm="fast", **FAST)
+
+
 def _checkpointed(tmp_path):
     out = tmp_path / "run"
     train.run("mxfp4_all", 4, out=out, eval_interval=2, **FAST)
