@@ -5,7 +5,8 @@ Public: StepProfiler.
 The profiler splits each step's wall time into
 - GEMMs: the C++ time of every Linear layer's three GEMMs (quantized or not);
 - quantize + Hadamard: the C++ time spent quantizing operands, fused
-  Hadamard transforms and packing included;
+  Hadamard transforms and packing included (for fp32/bf16 operands: copying
+  or rounding them into the GEMM's layout);
 - Linear other: the rest of the C++ linear layer (bias, dW accumulation);
 - other layers: embedding, norms, RoPE, attention core, SwiGLU, loss
   (the forward and backward time outside the Linear calls);
