@@ -30,13 +30,9 @@ from blas_info import blas_description  # noqa: E402
 
 
 def best_time(fn, repeat):
+    """Best of ``repeat`` timed calls after one warm-up call."""
     fn()  # warm up (allocations, page faults, thread pools)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_time_no_warmup(fn, repeat)
 
 
 def steady_cost(fn, repeat):

@@ -22,7 +22,6 @@ prints the BLAS and kernel numpy actually used.
 import argparse
 import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 if os.environ.get("OPENBLAS_CORETYPE") and "--keep-coretype" not in sys.argv:
@@ -37,16 +36,9 @@ import fp4train.nn as nn  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from blas_info import blas_description, set_blas_threads  # noqa: E402
 import bench_train_step  # noqa: E402
+from bench_linear import best_time as best  # noqa: E402
 
 
-def best(fn, repeat):
-    fn()
-    t = float("inf")
-    for _ in range(repeat):
-        s = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - s)
-    return t
 
 
 class Table:
