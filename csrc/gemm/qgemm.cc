@@ -142,15 +142,15 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
 }
 #endif
 
-void run_f64(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
-             float* c) {
-  const KernelInfo<F64Kernel> ker = f64_kernel(active_isa());
-  const RowsF64 A = pack_rows_f64(a, blk);
-  const PanelsF64 B = pack_panels_f64(b, blk, ker.nr);
+// The f64-row kernels (F64Kernel, SplitKernel) share one tile loop: rows of A
+// as doubles, B packed into panels of `b_width` doubles per element, K chunks
+// of `kc_elems` elements.
+template <typename Kernel>
+void run_f64_rows(const KernelInfo<Kernel>& ker, const RowsF64& A, const PanelsF64& B,
+                  int64_t M, int64_t N, int blk, int64_t kc_elems, int b_width, float* c) {
   const int64_t kp = A.kp, nblk = A.nblk;
   const int NR = ker.nr;
-  const int64_t kc = 512 / blk;
-  run_tiles(M, N, nblk, ker.mr, NR, kc, c,
+  run_tiles(M, N, nblk, ker.mr, NR, kc_elems / blk, c,
             [&](int64_t i0, int mr, int64_t p, int64_t u0, int64_t un, float* acc) {
               const double* rows[16];
               const double* srows[16];
@@ -159,32 +159,24 @@ void run_f64(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
                 rows[i] = A.a.data() + r * kp + u0 * blk;
                 srows[i] = A.s.data() + r * nblk + u0;
               }
-              ker.fn(rows, srows, B.b.data() + (p * kp + u0 * blk) * NR,
+              ker.fn(rows, srows, B.b.data() + (p * kp + u0 * blk) * b_width * NR,
                      B.s.data() + (p * nblk + u0) * NR, un, blk, acc);
             });
 }
 
-// E4M3 (a) x E5M2 (b) on the split kernels; acc into c (M x N).
+void run_f64(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
+             float* c) {
+  const KernelInfo<F64Kernel> ker = f64_kernel(active_isa());
+  run_f64_rows(ker, pack_rows_f64(a, blk), pack_panels_f64(b, blk, ker.nr), M, N, blk, 512, 1,
+               c);
+}
+
+// E4M3 (a) x E5M2 (b) on the split kernels (B as two doubles per element); acc into c.
 void run_split(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, int blk,
                float* c) {
   const KernelInfo<SplitKernel> ker = split_kernel(active_isa());
-  const RowsF64 A = pack_rows_f64(a, blk);
-  const PanelsF64 B = pack_panels_split(b, blk, ker.nr);
-  const int64_t kp = A.kp, nblk = A.nblk;
-  const int NR = ker.nr;
-  const int64_t kc = 256 / blk;
-  run_tiles(M, N, nblk, ker.mr, NR, kc, c,
-            [&](int64_t i0, int mr, int64_t p, int64_t u0, int64_t un, float* acc) {
-              const double* rows[16];
-              const double* srows[16];
-              for (int i = 0; i < ker.mr; ++i) {
-                const int64_t r = i0 + (i < mr ? i : mr - 1);
-                rows[i] = A.a.data() + r * kp + u0 * blk;
-                srows[i] = A.s.data() + r * nblk + u0;
-              }
-              ker.fn(rows, srows, B.b.data() + (p * kp + u0 * blk) * 2 * NR,
-                     B.s.data() + (p * nblk + u0) * NR, un, blk, acc);
-            });
+  run_f64_rows(ker, pack_rows_f64(a, blk), pack_panels_split(b, blk, ker.nr), M, N, blk, 256,
+               2, c);
 }
 
 // E5M2 (a) x E4M3 (b): the split kernels want E5M2 on the B side, so compute
