@@ -84,41 +84,12 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
   // boundary stores and reloads the C tile), each chunk accumulating into C
   // itself; edge tiles through a local buffer.
   constexpr int64_t kKc = 1024;
-  const int64_t tiles_per_task = std::max<int64_t>(1, 96 / MR);
-  const int64_t panels_per_task = std::max<int64_t>(1, 256 / NR);
-  const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
-  const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
-  run_task_queue(rblocks * pblocks, [&](int64_t t) {
-    alignas(64) float buf[16 * 64];
-    {
-      const int64_t pb = t / rblocks, rb = t % rblocks;
-      const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
-      const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);
-      for (int64_t k0 = 0; k0 < K; k0 += kKc) {
-        const int64_t kn = std::min(kKc, K - k0);
-        for (int64_t p = p0; p < p1; ++p) {
-          const int nr = int(std::min<int64_t>(NR, N - p * NR));
-          const float* bpp = bp + (p * K + k0) * NR;
-          for (int64_t rt = r0; rt < r1; ++rt) {
-            const int64_t i0 = rt * MR;
-            const int mr = int(std::min<int64_t>(MR, M - i0));
-            const float* app = ap + (rt * K + k0) * MR;
-            float* ct = c + i0 * N + p * NR;
-            if (mr == MR && nr == NR) {
-              ker.fn(app, bpp, kn, ct, N, k0 == 0);
-              continue;
-            }
-            if (k0 > 0)
-              for (int i = 0; i < mr; ++i)
-                for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
-            ker.fn(app, bpp, kn, buf, NR, k0 == 0);
-            for (int i = 0; i < mr; ++i)
-              for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];
-          }
-        }
-      }
-    }
-  });
+  run_tiles_in_place(M, N, K, MR, NR, kKc, std::max<int64_t>(1, 96 / MR),
+                     std::max<int64_t>(1, 256 / NR), c,
+                     [&](int64_t rt, int64_t p, int64_t k0, int64_t kn, float* dst, int64_t ldc) {
+                       ker.fn(ap + (rt * K + k0) * MR, bp + (p * K + k0) * NR, kn, dst, ldc,
+                              k0 == 0);
+                     });
 }
 
 }  // namespace fp4train

@@ -100,45 +100,14 @@ void run_fp4(const QTensorView& a, const QTensorView& b, int64_t M, int64_t N, i
   const float postv[3] = {fin.d, fin.pa, fin.pb};
   constexpr int64_t kKc = 1024;  // B chunk 32 KB (L1 / L2); 512 measured no faster
   const int64_t kc = kKc / blk;  // blocks per chunk
-  const int64_t row_tiles = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
-  const int64_t tiles_per_task = 16, panels_per_task = 8;
-  const int64_t rblocks = (row_tiles + tiles_per_task - 1) / tiles_per_task;
-  const int64_t pblocks = (panels + panels_per_task - 1) / panels_per_task;
-  run_task_queue(rblocks * pblocks, [&](int64_t t) {
-    alignas(64) float buf[16 * 64];
-    {
-      const int64_t pb = t / rblocks, rb = t % rblocks;
-      const int64_t p0 = pb * panels_per_task, p1 = std::min(panels, p0 + panels_per_task);
-      const int64_t r0 = rb * tiles_per_task, r1 = std::min(row_tiles, r0 + tiles_per_task);
-      for (int64_t u0 = 0; u0 < nblk; u0 += kc) {
-        const int64_t un = std::min(kc, nblk - u0);
-        for (int64_t p = p0; p < p1; ++p) {
-          const int nr = int(std::min<int64_t>(NR, N - p * NR));
-          const uint8_t* bq = B.b.data() + (p * kp + u0 * blk) * NR;
-          const float* sb = B.s.data() + (p * nblk + u0) * NR;
-          for (int64_t rt = r0; rt < r1; ++rt) {
-            const int64_t i0 = rt * MR;
-            const int mr = int(std::min<int64_t>(MR, M - i0));
-            const int8_t* ap = A.a.data() + (rt * kp + u0 * blk) * MR;
-            const int32_t* nc = A.ncorr.data() + (rt * nblk + u0) * MR;
-            const float* sap = A.s.data() + (rt * nblk + u0) * MR;
-            float* ct = c + i0 * N + p * NR;
-            const float* post = u0 + un == nblk && !fin.identity() ? postv : nullptr;
-            if (mr == MR && nr == NR) {
-              ker.fn(ap, nc, sap, bq, sb, un, ct, N, u0 == 0, post);
-              continue;
-            }
-            if (u0 > 0)
-              for (int i = 0; i < mr; ++i)
-                for (int j = 0; j < nr; ++j) buf[i * NR + j] = ct[i * N + j];
-            ker.fn(ap, nc, sap, bq, sb, un, buf, NR, u0 == 0, post);
-            for (int i = 0; i < mr; ++i)
-              for (int j = 0; j < nr; ++j) ct[i * N + j] = buf[i * NR + j];
-          }
-        }
-      }
-    }
-  });
+  run_tiles_in_place(
+      M, N, nblk, MR, NR, kc, /*tiles_per_task=*/16, /*panels_per_task=*/8, c,
+      [&](int64_t rt, int64_t p, int64_t u0, int64_t un, float* dst, int64_t ldc) {
+        const float* post = u0 + un == nblk && !fin.identity() ? postv : nullptr;
+        ker.fn(A.a.data() + (rt * kp + u0 * blk) * MR, A.ncorr.data() + (rt * nblk + u0) * MR,
+               A.s.data() + (rt * nblk + u0) * MR, B.b.data() + (p * kp + u0 * blk) * NR,
+               B.s.data() + (p * nblk + u0) * NR, un, dst, ldc, u0 == 0, post);
+      });
 }
 #endif
 
