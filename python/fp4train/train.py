@@ -315,10 +315,7 @@ def _resolve(explicit, stored, steps):
             continue
         probe = dict(stored)
         probe[k] = v
-        try:
-            mine = _normalize(probe, stored["schedule_steps"])[k]
-        except (ValueError, TypeError, FileNotFoundError) as e:
-            raise type(e)(str(e)) from None
+        mine = _normalize(probe, stored["schedule_steps"])[k]
         if mine != stored[k]:
             shown = v if not isinstance(mine, dict) else mine.get("name", mine)
             was = stored[k] if not isinstance(stored[k], dict) else stored[k].get("name")
