@@ -45,6 +45,26 @@ KernelInfo<F32Kernel> f32_kernel(Isa isa) {
 
 }  // namespace gemm_detail
 
+namespace {
+
+// dst[(t * K + k) * R + i] = src[t * R + i, k] for row groups t of R rows of
+// the rows x K matrix src, zero past `rows` (the micro-kernel's operand
+// layout: R consecutive rows interleaved along k). OpenMP over groups.
+void pack_interleaved(const float* src, int64_t rows, int64_t K, int R, int64_t grain,
+                      float* dst) {
+  const int64_t groups = (rows + R - 1) / R;
+  parallel_for(groups, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int i = 0; i < R; ++i) {
+        const int64_t r = t * R + i;
+        float* d = dst + t * K * R + i;
+        for (int64_t k = 0; k < K; ++k) d[k * R] = r < rows ? src[r * K + k] : 0.0f;
+      }
+  });
+}
+
+}  // namespace
+
 void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, int64_t K) {
   using namespace gemm_detail;
   if (M <= 0 || N <= 0) return;
@@ -55,14 +75,7 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
   // Both packs live in per-thread scratch (gemm_scratch.h): every element is
   // written below, zero padding included.
   float* const bp = scratch_floats(ScratchSlot::kPackB, size_t(panels * K * NR));
-  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p)
-      for (int j = 0; j < NR; ++j) {
-        const int64_t n = p * NR + j;
-        float* dst = bp + p * K * NR + j;
-        for (int64_t k = 0; k < K; ++k) dst[k * NR] = n < N ? b[n * K + k] : 0.0f;
-      }
-  });
+  pack_interleaved(b, N, K, NR, 1, bp);
   if (K <= 0) {
     std::fill(c, c + M * N, 0.0f);
     return;
@@ -70,14 +83,7 @@ void gemm_f32(const float* a, const float* b, float* c, int64_t M, int64_t N, in
   // ap[(t * K + k) * MR + i] = a[t * MR + i, k], zero past M.
   const int64_t row_tiles = (M + MR - 1) / MR;
   float* const ap = scratch_floats(ScratchSlot::kPackA, size_t(row_tiles * K * MR));
-  parallel_for(row_tiles, 4, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      for (int i = 0; i < MR; ++i) {
-        const int64_t m = t * MR + i;
-        float* dst = ap + t * K * MR + i;
-        for (int64_t k = 0; k < K; ++k) dst[k * MR] = m < M ? a[m * K + k] : 0.0f;
-      }
-  });
+  pack_interleaved(a, M, K, MR, 4, ap);
   // Tasks: blocks of row tiles x blocks of panels; K in chunks of kKc (an
   // NR x kKc panel slice, 128 KB at NR 32, stays in L2 across the task's row
   // tiles; longer chunks measured faster than L1-sized ones, as each chunk

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _core
 from .linear import _check_int
-from .module import Module, Parameter
+from .module import Module, Parameter, check_grad
 
 
 class Embedding(Module):
@@ -53,14 +53,7 @@ class Embedding(Module):
     def backward(self, grad):
         if self._ids is None:
             raise RuntimeError("Embedding.backward called before a training-mode forward")
-        grad = np.asarray(grad)
-        expected = self._ids.shape + (self.dim,)
-        if grad.shape != expected:
-            raise ValueError(f"argument 'grad': expected shape {expected} (the last forward's "
-                             f"output), got {grad.shape}")
-        if grad.dtype.kind not in "fiu":
-            raise TypeError(f"argument 'grad': expected a real numeric array, got dtype "
-                            f"{grad.dtype}")
+        grad = check_grad(grad, self._ids.shape + (self.dim,))
         _core.embedding_backward(self._ids.reshape(-1), grad.reshape(-1, self.dim),
                                  self.weight.grad)
         return None

@@ -15,7 +15,7 @@ from .._checks import check_int as _check_int
 from ..gemm import gemm_f32
 from ..recipes import Recipe
 from ..recipes import get as _get_recipe
-from .module import Module, Parameter
+from .module import Module, Parameter, check_grad
 from .quant_stats import operand_stats
 
 
@@ -161,14 +161,7 @@ class Linear(Module):
         if self._lead_shape is None:
             raise RuntimeError("Linear.backward called before forward (or after the recipe "
                                "or state changed)")
-        grad = np.asarray(grad)
-        expected = self._lead_shape + (self.out_features,)
-        if grad.shape != expected:
-            raise ValueError(f"argument 'grad': expected shape {expected} (the last forward's "
-                             f"output), got {grad.shape}")
-        if grad.dtype.kind not in "fiu":
-            raise TypeError(f"argument 'grad': expected a real numeric array, got dtype "
-                            f"{grad.dtype}")
+        grad = check_grad(grad, self._lead_shape + (self.out_features,))
         dy = grad.reshape(-1, self.out_features)
         if self.capture_fp32_wgrad and self._capture_x is not None:
             dy32 = np.asarray(dy, dtype=np.float32)

@@ -1,6 +1,6 @@
 """The small module system of fp4train.nn: Parameter and Module.
 
-Public: Parameter, Module, child_seed.
+Public: Parameter, Module, child_seed, check_grad.
 
 Layers are explicit forward/backward pairs (llm.c style), not autograd:
 ``forward(x)`` caches what ``backward`` needs, ``backward(grad)`` returns the
@@ -13,6 +13,19 @@ import numpy as np
 def child_seed(seed, tag):
     """An independent 32-bit seed for child ``tag`` of ``seed`` (sublayers of a module)."""
     return int(np.random.SeedSequence([int(seed), int(tag)]).generate_state(1)[0])
+
+
+def check_grad(grad, expected):
+    """``grad`` as an array of the last forward's output shape ``expected``,
+    real-valued; errors name argument 'grad'. Shared by the layers' backward."""
+    grad = np.asarray(grad)
+    if grad.shape != tuple(expected):
+        raise ValueError(f"argument 'grad': expected shape {tuple(expected)} (the last "
+                         f"forward's output), got {grad.shape}")
+    if grad.dtype.kind not in "fiu":
+        raise TypeError(f"argument 'grad': expected a real numeric array, got dtype "
+                        f"{grad.dtype}")
+    return grad
 
 
 class Parameter:

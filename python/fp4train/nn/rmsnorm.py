@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _core
 from .linear import _check_int
-from .module import Module, Parameter
+from .module import Module, Parameter, check_grad
 
 
 def _as_features(name, x, dim):
@@ -62,11 +62,7 @@ class RMSNorm(Module):
         if self._cache is None:
             raise RuntimeError("RMSNorm.backward called before a training-mode forward")
         x, rstd = self._cache
-        grad = np.asarray(grad)
-        if grad.shape != x.shape:
-            raise ValueError(f"argument 'grad': expected shape {x.shape} (the last forward's "
-                             f"output), got {grad.shape}")
-        grad = _as_features("grad", grad, self.dim)
+        grad = check_grad(grad, x.shape).astype(np.float32, copy=False)
         return _core.rmsnorm_backward(x, rstd, self.weight.data, grad, self.weight.grad)
 
     def extra_repr(self):
